@@ -1,0 +1,80 @@
+"""Trace a Python LLM app into TrueFoundry with one call.
+
+Example:
+    >>> import truefoundry_tracing as tt
+    >>> status = tt.init(app_name="demo", console=False)  # reads TFY_HOST, TFY_API_KEY...
+    >>> @tt.workflow
+    ... def answer() -> str:
+    ...     return "42"
+    >>> answer()
+    '42'
+
+Importing this package is cheap: OpenTelemetry, traceloop's instrumentations and openai are
+loaded by ``init()`` or the first traced call, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._api import TracingStatus, flush, init, shutdown, status
+    from ._context import association_properties
+    from ._errors import ConfigError, MissingDependencyError, TracingError
+    from .decorators import agent, task, tool, workflow
+    from .gateway import gateway_headers, gateway_metadata, parse_metadata
+
+__all__ = [
+    "ConfigError",
+    "MissingDependencyError",
+    "TracingError",
+    "TracingStatus",
+    "__version__",
+    "agent",
+    "association_properties",
+    "flush",
+    "gateway_headers",
+    "gateway_metadata",
+    "init",
+    "parse_metadata",
+    "shutdown",
+    "status",
+    "task",
+    "tool",
+    "workflow",
+]
+
+_LAZY = {
+    "init": "._api",
+    "flush": "._api",
+    "shutdown": "._api",
+    "status": "._api",
+    "TracingStatus": "._api",
+    "association_properties": "._context",
+    "ConfigError": "._errors",
+    "MissingDependencyError": "._errors",
+    "TracingError": "._errors",
+    "workflow": ".decorators",
+    "task": ".decorators",
+    "agent": ".decorators",
+    "tool": ".decorators",
+    "gateway_headers": ".gateway",
+    "gateway_metadata": ".gateway",
+    "parse_metadata": ".gateway",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'truefoundry_tracing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

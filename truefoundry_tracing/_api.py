@@ -1,0 +1,407 @@
+"""``init()``, ``flush()``, ``shutdown()`` and the status object ``init()`` returns."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._context import FLAGS
+from ._settings import Settings, mask_secret, resolve
+
+__all__ = ["TracingStatus", "flush", "init", "shutdown", "status"]
+
+logger = logging.getLogger("truefoundry_tracing")
+
+_lock = threading.RLock()
+_settings: Settings | None = None
+_status: TracingStatus | None = None
+_applied: dict[str, Any] = {}
+_warned: set[str] = set()
+_banner_shown = False
+_atexit_registered = False
+_stats: Any = None
+# Set by the pytest plugin: environment values present when the test session started. Under
+# pytest those are ignored for the destination, so a developer's shell never makes tests send.
+_test_env: dict[str, str] | None = None
+_DESTINATION_VARS = ("TFY_HOST", "TFY_BASE_URL", "TFY_TRACING_ENDPOINT", "TRACELOOP_BASE_URL")
+
+
+@dataclass(frozen=True)
+class TracingStatus:
+    """What ``init()`` put in force. ``repr()`` masks the API key.
+
+    ``exported``, ``dropped`` and ``pending`` are live counters of the OTLP exporter;
+    ``last_error`` is the latest export failure, in words, with its fix.
+
+    Example:
+        >>> import truefoundry_tracing as tt
+        >>> st = tt.init(app_name="demo", console=False)
+        >>> st.destination, st.app_name
+        ('none', 'demo')
+    """
+
+    enabled: bool
+    destination: str
+    traces_url: str | None
+    app_name: str
+    tracing_project: str | None
+    headers: Mapping[str, str]
+    batch: bool
+    sample_rate: float
+    trace_content: bool
+    console: bool
+    instruments: tuple[str, ...]
+    skipped_instruments: Mapping[str, str]
+    provider: str
+    sources: Mapping[str, str]
+    warnings: tuple[str, ...] = ()
+    _stats: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def exported(self) -> int:
+        """Spans the collector accepted so far."""
+        return int(self._stats.exported) if self._stats is not None else 0
+
+    @property
+    def dropped(self) -> int:
+        """Spans given up on (collector refused them, or unreachable past the retry buffer)."""
+        return int(self._stats.dropped) if self._stats is not None else 0
+
+    @property
+    def pending(self) -> int:
+        """Spans kept for retry after a failed export."""
+        return int(self._stats.pending) if self._stats is not None else 0
+
+    @property
+    def last_error(self) -> str | None:
+        """The latest export failure, as a sentence with the fix, or None."""
+        return self._stats.last_error if self._stats is not None else None
+
+    def describe(self) -> str:
+        """A few human lines: where traces go and what was instrumented."""
+        lines = [
+            f"destination: {self.destination}"
+            + (f" ({self.traces_url})" if self.traces_url else ""),
+            f"app: {self.app_name}",
+            f"tracing project: {self.tracing_project or '-'}",
+            f"headers: {dict(self.headers) or '-'}",
+            f"export: {'batch' if self.batch else 'each span at once'}",
+            f"instrumented: {', '.join(self.instruments) or '-'}",
+            f"provider: {self.provider}",
+        ]
+        return "\n".join(lines)
+
+
+def _effective_env() -> Mapping[str, str]:
+    env: Mapping[str, str] = os.environ
+    if _test_env is not None:
+        env = {
+            k: v for k, v in os.environ.items()
+            if not (k in _DESTINATION_VARS and _test_env.get(k) == v)
+        }
+    return env
+
+
+def init(
+    app_name: str | None = None,
+    *,
+    host: str | None = None,
+    api_key: str | None = None,
+    tracing_project: str | None = None,
+    endpoint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    disable_batch: bool | None = None,
+    trace_content: bool | None = None,
+    sample_rate: float | None = None,
+    console: bool | None = None,
+    exporter: Any = None,
+    instruments: Any = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    enabled: bool | None = None,
+    redact: Callable[[str, Any], Any] | bool | None = None,
+    allow_insecure: bool | None = None,
+    timeout: float | None = None,
+) -> TracingStatus:
+    """Configure tracing for TrueFoundry (or a local default) in one call.
+
+    Every argument also reads an environment variable (see the configuration reference);
+    an explicit argument always wins. With no host, endpoint or exporter configured anywhere,
+    nothing is sent over the network and each finished trace is printed as a tree to stderr.
+
+    Calling it again with the same settings does nothing; with new settings, spans started
+    afterwards follow them. Raises :class:`~truefoundry_tracing.ConfigError` (before changing
+    anything) when a setting is invalid.
+
+    Example:
+        >>> import truefoundry_tracing as tt
+        >>> st = tt.init(app_name="support-bot", console=False)
+        >>> st.app_name
+        'support-bot'
+    """
+    settings = resolve(
+        app_name,
+        host=host,
+        api_key=api_key,
+        tracing_project=tracing_project,
+        endpoint=endpoint,
+        headers=headers,
+        disable_batch=disable_batch,
+        trace_content=trace_content,
+        sample_rate=sample_rate,
+        console=console,
+        exporter=exporter,
+        instruments=instruments,
+        resource_attributes=resource_attributes,
+        enabled=enabled,
+        redact=redact,
+        allow_insecure=allow_insecure,
+        timeout=timeout,
+        env=_effective_env(),
+    )
+    return _apply(settings)
+
+
+def _apply(settings: Settings) -> TracingStatus:
+    global _settings, _status, _stats
+    with _lock:
+        for note in settings.warnings:
+            if note not in _warned:
+                _warned.add(note)
+                logger.warning("truefoundry_tracing: %s", note)
+        if _settings is not None and _status is not None and (
+            settings.identity() == _settings.identity()
+        ):
+            return _status
+
+        from opentelemetry.sdk.resources import Resource
+
+        from . import _exporters, _instruments, _pipeline
+        from ._redact import Redactor
+        from ._transport import Hints
+
+        pipe = _pipeline.get_pipeline()
+        resource = Resource.create(
+            {
+                **settings.resource_attributes,
+                "service.name": settings.app_name,
+                "telemetry.sdk.name": "opentelemetry",
+            }
+        )
+        provider = pipe.ensure_provider(resource)
+        pipe.resource = resource
+        pipe.sampler.configure(settings.sample_rate, settings.enabled)
+        pipe.trace_content = settings.trace_content
+        if settings.redact is False:
+            pipe.redactor = None
+        else:
+            pipe.redactor = Redactor(
+                secrets=[settings.api_key] if settings.api_key else [],
+                hook=settings.redact if callable(settings.redact) else None,
+            )
+        _set_content_env(settings.trace_content)
+
+        delegates: list[Any] = []
+        exporters: list[Any] = []
+        _stats = _exporters.ExportStats()
+        if settings.enabled:
+            if settings.exporter is not None:
+                exporters.append(settings.exporter)
+                delegates.append(
+                    _pipeline.make_processor(settings.exporter, batch=not settings.disable_batch)
+                )
+            elif settings.traces_url:
+                exp = _exporters.OTLPExporter(
+                    settings.traces_url,
+                    settings.export_headers(),
+                    timeout=settings.timeout,
+                    hints=Hints(
+                        url=settings.traces_url,
+                        key_source=_source_name(settings, "api_key"),
+                        project_source=_source_name(settings, "tracing_project"),
+                        host_source=_source_name(settings, "host"),
+                        has_key=settings.api_key is not None,
+                    ),
+                    stats=_stats,
+                )
+                exporters.append(exp)
+                delegates.append(
+                    _pipeline.make_processor(exp, batch=not settings.disable_batch)
+                )
+            if settings.console:
+                delegates.append(_pipeline.local_processor(_exporters.ConsoleTreeExporter()))
+        pipe.swap(delegates, exporters, settings.timeout)
+
+        FLAGS.enabled = settings.enabled
+        FLAGS.trace_content = settings.trace_content
+        FLAGS.tracer = pipe.tracer
+
+        applied: tuple[str, ...] = ()
+        skipped: dict[str, str] = {}
+        if settings.enabled:
+            applied, skipped = _instruments.apply(settings.instruments, provider, _applied)
+            _ensure_threading()
+
+        status = TracingStatus(
+            enabled=settings.enabled,
+            destination=settings.destination,
+            traces_url=settings.traces_url,
+            app_name=settings.app_name,
+            tracing_project=settings.tracing_project,
+            headers=settings.masked_headers(),
+            batch=not settings.disable_batch,
+            sample_rate=settings.sample_rate,
+            trace_content=settings.trace_content,
+            console=settings.console,
+            instruments=applied,
+            skipped_instruments=skipped,
+            provider=pipe.provider_note,
+            sources=dict(settings.sources),
+            warnings=settings.warnings,
+            _stats=_stats,
+        )
+        _settings, _status = settings, status
+        _show_banner(settings)
+        _register_exit()
+        return status
+
+
+def _source_name(settings: Settings, option: str) -> str:
+    src = settings.sources.get(option, "default")
+    return {"argument": f"the {option} argument", "default": f"the {option} setting"}.get(
+        src, src
+    )
+
+
+_content_env_before: str | None = None
+_content_env_touched = False
+
+
+def _set_content_env(trace_content: bool) -> None:
+    """traceloop's instrumentations read TRACELOOP_TRACE_CONTENT on every call."""
+    global _content_env_before, _content_env_touched
+    if not trace_content:
+        if not _content_env_touched:
+            _content_env_before = os.environ.get("TRACELOOP_TRACE_CONTENT")
+            _content_env_touched = True
+        os.environ["TRACELOOP_TRACE_CONTENT"] = "false"
+    elif _content_env_touched:
+        if _content_env_before is None:
+            os.environ.pop("TRACELOOP_TRACE_CONTENT", None)
+        else:
+            os.environ["TRACELOOP_TRACE_CONTENT"] = _content_env_before
+        _content_env_touched = False
+
+
+_threading_done = False
+
+
+def _ensure_threading() -> None:
+    """Carry the trace context into threads started inside a span (as traceloop does)."""
+    global _threading_done
+    if _threading_done:
+        return
+    _threading_done = True
+    try:
+        from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+        instrumentor = ThreadingInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+    except Exception:
+        logger.debug("truefoundry_tracing: threading context propagation unavailable",
+                     exc_info=True)
+
+
+def _show_banner(settings: Settings) -> None:
+    global _banner_shown
+    if _banner_shown or settings.destination != "console":
+        return
+    _banner_shown = True
+    sys.stderr.write(
+        "truefoundry_tracing: traces stay on this machine and are printed below. "
+        "Set TFY_HOST and TFY_API_KEY to send them to TrueFoundry.\n"
+    )
+
+
+def _register_exit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    try:
+        shutdown()
+    except Exception:
+        pass
+
+
+def status() -> TracingStatus | None:
+    """The status object of the last successful ``init()``, or None before it.
+
+    Example:
+        >>> import truefoundry_tracing as tt
+        >>> tt.status() is None or tt.status().app_name != ""
+        True
+    """
+    return _status
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Send every finished span now; wait at most ``timeout`` seconds (default: init's).
+
+    Returns True when everything was handed over in time. Never raises.
+
+    Example:
+        >>> import truefoundry_tracing as tt
+        >>> tt.flush(timeout=1.0) in (True, False)
+        True
+    """
+    if "truefoundry_tracing._pipeline" not in sys.modules:
+        return True
+    from ._pipeline import get_pipeline
+
+    limit = timeout if timeout is not None else (_settings.timeout if _settings else 5.0)
+    return get_pipeline().flush(max(0.0, limit))
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop exporting, within ``timeout`` seconds (default: init's, 5 s).
+
+    Called for you at interpreter exit. Prints one line if spans were dropped. A later
+    ``init()`` starts exporting again.
+
+    Example:
+        >>> import truefoundry_tracing as tt
+        >>> tt.shutdown(timeout=1.0) in (True, False)
+        True
+    """
+    global _settings, _status
+    if "truefoundry_tracing._pipeline" not in sys.modules:
+        return True
+    from ._pipeline import get_pipeline
+
+    with _lock:
+        limit = timeout if timeout is not None else (_settings.timeout if _settings else 5.0)
+        stats = _stats
+        done = get_pipeline().shutdown(max(0.0, limit))
+        _settings = None
+        _status = None
+    if stats is not None and stats.dropped:
+        cause = f" Last error: {stats.last_error}" if stats.last_error else ""
+        logger.warning(
+            "truefoundry_tracing: %d spans were dropped and %d exported.%s",
+            stats.dropped, stats.exported, cause,
+        )
+    return done
+
+
+def _describe_key(settings: Settings) -> str:
+    return mask_secret(settings.api_key)

@@ -1,0 +1,328 @@
+"""The span pipeline: one tracer provider, one root processor, swappable delegates.
+
+OpenTelemetry lets the global tracer provider be set once per process, so ``init()`` installs a
+single :class:`RootProcessor` on it and re-``init()`` swaps what the root delegates to (the
+exporters) instead of stacking processors. The root also does, for every span of the provider:
+the traceloop context enrichment (workflow name, entity path, association properties), the
+redaction of secrets (and of content when ``trace_content=False``), and the hand-off to test
+captures. Everything here is internal; the public functions live in ``_api``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+
+from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, FLAGS, WORKFLOW_KEY
+from ._redact import Redactor, is_content_event
+
+__all__ = ["Capture", "Pipeline", "RootProcessor", "SwitchSampler", "get_pipeline"]
+
+logger = logging.getLogger("truefoundry_tracing")
+
+_ATTR_WORKFLOW = "traceloop.workflow.name"
+_ATTR_PATH = "traceloop.entity.path"
+_ATTR_ASSOC = "traceloop.association.properties."
+_ATTR_AGENT = "gen_ai.agent.name"
+TRACER_NAME = "truefoundry_tracing"
+
+
+class SwitchSampler(Sampler):
+    """A sampler whose rate (or off switch) can change after the provider is built."""
+
+    def __init__(self) -> None:
+        self._delegate: Sampler = ParentBased(TraceIdRatioBased(1.0))
+
+    def configure(self, rate: float, enabled: bool) -> None:
+        self._delegate = ParentBased(TraceIdRatioBased(rate)) if enabled else ALWAYS_OFF
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return self._delegate.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return f"truefoundry_tracing({self._delegate.get_description()})"
+
+
+class Capture:
+    """Spans finished while a capture is open (a test's ``tfy_spans``, ``capture_spans()``).
+
+    A span is captured when it started after the capture opened and ends before it closes.
+    """
+
+    def __init__(self) -> None:
+        self.opened_ns = time.time_ns()
+        self._spans: list[ReadableSpan] = []
+        self._lock = threading.Lock()
+
+    def add(self, span: ReadableSpan) -> None:
+        if (span.start_time or 0) >= self.opened_ns:
+            with self._lock:
+                self._spans.append(span)
+
+    def spans(self) -> list[ReadableSpan]:
+        """A snapshot of the captured spans, in the order they ended."""
+        with self._lock:
+            return list(self._spans)
+
+    def clear(self) -> None:
+        """Forget what was captured so far; later spans are still captured."""
+        with self._lock:
+            self._spans.clear()
+            self.opened_ns = time.time_ns()
+
+
+class RootProcessor(SpanProcessor):
+    """The only processor this library adds to a provider; everything hangs off it."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._p = pipeline
+        self.delegates: tuple[SpanProcessor, ...] = ()
+
+    def on_start(self, span: Span, parent_context: context_api.Context | None = None) -> None:
+        ctx = context_api.get_current()
+        own = span._attributes  # our decorators set their own workflow name and path
+        workflow = ctx.get(WORKFLOW_KEY)
+        if workflow is not None and _ATTR_WORKFLOW not in own:
+            span.set_attribute(_ATTR_WORKFLOW, workflow)
+        path = ctx.get(ENTITY_PATH_KEY)
+        if path is not None and _ATTR_PATH not in own:
+            span.set_attribute(_ATTR_PATH, path)
+        agent = ctx.get(AGENT_KEY)
+        if agent is not None and _ATTR_AGENT not in own:
+            span.set_attribute(_ATTR_AGENT, agent)
+        assoc = ctx.get(ASSOCIATION_KEY)
+        if assoc:
+            for key, value in assoc.items():
+                span.set_attribute(_ATTR_ASSOC + key, value)
+        resource = self._p.resource
+        if resource is not None and self._p.owns_provider:
+            span._resource = resource  # new app_name/resource applies to spans started now
+        for d in self.delegates:
+            d.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        p = self._p
+        try:
+            redactor = p.redactor
+            if redactor is not None:
+                _redact_span(span, redactor, drop_content=not p.trace_content)
+        except Exception:
+            logger.debug("truefoundry_tracing: redaction failed", exc_info=True)
+        for capture in p.captures:
+            capture.add(span)
+        for d in self.delegates:
+            try:
+                d.on_end(span)
+            except Exception:
+                logger.debug("truefoundry_tracing: processor failed", exc_info=True)
+
+    def shutdown(self) -> None:
+        for d in self.delegates:
+            d.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(d.force_flush(timeout_millis) for d in self.delegates)
+
+
+def _redact_span(span: ReadableSpan, redactor: Redactor, *, drop_content: bool) -> None:
+    attrs = span.attributes or {}
+    new = redactor.attributes(attrs, drop_content=drop_content)
+    if new is not None:
+        span._attributes = new  # type: ignore[assignment]
+    events = span.events
+    if events:
+        from opentelemetry.sdk.trace import Event
+
+        changed = False
+        out = []
+        for ev in events:
+            if drop_content and is_content_event(ev.name):
+                ev_attrs: dict[str, Any] | None = {}
+            else:
+                ev_attrs = redactor.attributes(ev.attributes or {}, drop_content=drop_content)
+            if ev_attrs is None:
+                out.append(ev)
+            else:
+                changed = True
+                out.append(Event(ev.name, ev_attrs, ev.timestamp))
+        if changed:
+            span._events = tuple(out)  # type: ignore[assignment]
+    status = span.status
+    if status is not None and status.description:
+        text = redactor.value("status", status.description)
+        if text != status.description:
+            from opentelemetry.trace import Status
+
+            span._status = Status(status.status_code, text)
+
+
+class Pipeline:
+    """Process-wide tracing state (one instance, from :func:`get_pipeline`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.provider: TracerProvider | None = None
+        self.owns_provider = False
+        self.is_global = False
+        self.provider_note = ""
+        self.root = RootProcessor(self)
+        self.sampler = SwitchSampler()
+        self.resource: Resource | None = None
+        self.tracer: trace.Tracer | None = None
+        self.captures: tuple[Capture, ...] = ()
+        self.redactor: Redactor | None = Redactor()
+        self.trace_content = True
+        self.enabled = True
+        self.exporters: list[SpanExporter] = []
+
+    def ensure_provider(self, resource: Resource | None = None) -> TracerProvider:
+        """Create (or join) the tracer provider the first time; later calls return it."""
+        with self.lock:
+            if self.provider is not None:
+                return self.provider
+            current = trace.get_tracer_provider()
+            if isinstance(current, trace.ProxyTracerProvider):
+                provider = TracerProvider(resource=resource or Resource.create({}),
+                                          sampler=self.sampler)
+                trace.set_tracer_provider(provider)
+                self.is_global = trace.get_tracer_provider() is provider
+                self.owns_provider = True
+                self.provider_note = (
+                    "truefoundry_tracing set the global OpenTelemetry tracer provider"
+                    if self.is_global
+                    else "another tracer provider was set at the same time; "
+                    "truefoundry_tracing uses its own for its decorators and instrumentations"
+                )
+            elif isinstance(current, TracerProvider):
+                provider = current
+                self.owns_provider = False
+                self.is_global = True
+                self.provider_note = (
+                    "joined the OpenTelemetry SDK tracer provider that was already set; its "
+                    "resource and sampler stay in force (app_name and sample_rate do not apply)"
+                )
+                logger.info("truefoundry_tracing: %s.", self.provider_note)
+            else:
+                provider = TracerProvider(resource=resource or Resource.create({}),
+                                          sampler=self.sampler)
+                self.owns_provider = True
+                self.is_global = False
+                self.provider_note = (
+                    f"the global tracer provider is a {type(current).__name__} set before "
+                    "init(); truefoundry_tracing traces its decorators and the libraries it "
+                    "instruments with its own provider, but spans of other OpenTelemetry "
+                    "code go to that provider"
+                )
+                logger.warning("truefoundry_tracing: %s.", self.provider_note)
+            provider.add_span_processor(self.root)
+            self.provider = provider
+            self.tracer = provider.get_tracer(TRACER_NAME)
+            return provider
+
+    def add_capture(self, capture: Capture) -> None:
+        with self.lock:
+            self.ensure_provider()
+            self.captures = (*self.captures, capture)
+
+    def remove_capture(self, capture: Capture) -> None:
+        with self.lock:
+            self.captures = tuple(c for c in self.captures if c is not capture)
+
+    def swap(self, delegates: Sequence[SpanProcessor], exporters: list[SpanExporter],
+             timeout: float) -> None:
+        """Make ``delegates`` receive spans from now on; retire the old ones in background."""
+        with self.lock:
+            old = self.root.delegates
+            self.root.delegates = tuple(delegates)
+            self.exporters = exporters
+        if old:
+            threading.Thread(
+                target=_retire, args=(old, timeout), name="tfy-tracing-retire", daemon=True
+            ).start()
+
+    def flush(self, timeout: float) -> bool:
+        return _bounded(lambda: self.root.force_flush(int(timeout * 1000)), self.exporters,
+                        timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        with self.lock:
+            old = self.root.delegates
+            exporters = self.exporters
+            self.root.delegates = ()
+            self.exporters = []
+        return _bounded(lambda: _retire(old, timeout), exporters, timeout)
+
+
+def _retire(processors: Sequence[SpanProcessor], timeout: float) -> bool:
+    for proc in processors:
+        try:
+            inner = getattr(proc, "_batch_processor", None)
+            if inner is not None and hasattr(inner, "shutdown"):
+                inner.shutdown(int(timeout * 1000))  # the public shutdown() waits 30 s
+            else:
+                proc.shutdown()
+        except Exception:
+            logger.debug("truefoundry_tracing: shutdown of a processor failed", exc_info=True)
+    return True
+
+
+def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: float) -> bool:
+    """Run ``work`` with every exporter's deadline set, waiting at most ``timeout``."""
+    deadline = time.monotonic() + timeout
+    for exp in exporters:
+        setter = getattr(exp, "set_deadline", None)
+        if setter is not None:
+            setter(deadline)
+    result: list[bool] = []
+
+    def run() -> None:
+        try:
+            result.append(bool(work()))
+        except Exception:
+            logger.debug("truefoundry_tracing: flush failed", exc_info=True)
+            result.append(False)
+
+    worker = threading.Thread(target=run, name="tfy-tracing-flush", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    for exp in exporters:
+        setter = getattr(exp, "set_deadline", None)
+        if setter is not None:
+            setter(None)
+    return bool(result and result[0])
+
+
+def make_processor(exporter: SpanExporter, *, batch: bool) -> SpanProcessor:
+    """Background export always; ``batch=False`` sends each span as soon as it ends."""
+    if batch:
+        return BatchSpanProcessor(exporter)
+    return BatchSpanProcessor(exporter, schedule_delay_millis=50, max_export_batch_size=1)
+
+
+def local_processor(exporter: SpanExporter) -> SpanProcessor:
+    """In-process exporters (console tree) run inline: nothing can block."""
+    return SimpleSpanProcessor(exporter)
+
+
+_PIPELINE = Pipeline()
+
+
+def get_pipeline() -> Pipeline:
+    """The process-wide pipeline."""
+    return _PIPELINE

@@ -1,0 +1,128 @@
+"""Scrubbing span attributes before export: secrets always, content when asked.
+
+Runs on every finished span in the pipeline, before test captures and exporters see it, so what
+a test asserts is what leaves the process. The replacement marker never contains any part of
+the secret it hides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["MARKER", "CONTENT_KEYS", "Redactor", "is_content_key"]
+
+MARKER = "[REDACTED]"
+
+_BUILTIN = [
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
+    r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}",
+    r"\bAKIA[0-9A-Z]{16}\b",
+    r"\bgh[pousr]_[A-Za-z0-9]{30,}\b",
+    r"\bxox[abpr]-[A-Za-z0-9-]{10,}",
+    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+    r"\bAIza[0-9A-Za-z_-]{35}\b",
+]
+# A secret-looking header inside a serialized dict ({'Authorization': '...'} or JSON).
+_HEADER_VALUE = re.compile(
+    r"""(?ix)
+    (["']?(?:proxy-)?(?:authorization|x-api-key|api[-_]?key|cookie|set-cookie|
+        x-tfy-api-key|x-auth-token|auth-token|access[-_]?token|password)["']?\s*[:=]\s*)
+    (["'])(.*?)(?<!\\)\2
+    """
+)
+
+#: Attributes that carry prompts, completions, inputs or outputs.
+CONTENT_KEYS = (
+    "traceloop.entity.input",
+    "traceloop.entity.output",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "llm.prompts",
+    "llm.completions",
+    "traceloop.prompt.template",
+    "traceloop.prompt.template_variables",
+)
+_CONTENT_PREFIXES = tuple(k + "." for k in CONTENT_KEYS)
+_CONTENT_EVENT_PREFIXES = ("gen_ai.content", "llm.content", "gen_ai.user.message",
+                           "gen_ai.system.message", "gen_ai.assistant.message",
+                           "gen_ai.tool.message", "gen_ai.choice")
+
+
+def is_content_key(key: str) -> bool:
+    """True for attributes that hold prompt/completion/input/output text."""
+    return key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
+
+
+def is_content_event(name: str) -> bool:
+    """True for span events that carry message content."""
+    return name.startswith(_CONTENT_EVENT_PREFIXES)
+
+
+class Redactor:
+    """Rewrites attribute values: built-in secret patterns, exact secrets, a user hook.
+
+    Example:
+        >>> r = Redactor(secrets=["tfy-key-0123456789"])
+        >>> r.value("k", "token tfy-key-0123456789 and Bearer abcdefghijkl")
+        'token [REDACTED] and [REDACTED]'
+    """
+
+    def __init__(
+        self,
+        *,
+        builtin: bool = True,
+        secrets: list[str] | None = None,
+        hook: Callable[[str, Any], Any] | None = None,
+    ) -> None:
+        parts = list(_BUILTIN) if builtin else []
+        parts += [re.escape(s) for s in sorted(secrets or [], key=len, reverse=True) if len(s) >= 4]
+        self._pattern = re.compile("|".join(parts)) if parts else None
+        self._builtin = builtin
+        self._hook = hook
+
+    def _text(self, text: str) -> str:
+        if self._builtin:
+            text = _HEADER_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MARKER}{m.group(2)}", text)
+        if self._pattern is not None:
+            text = self._pattern.sub(MARKER, text)
+        return text
+
+    def value(self, key: str, value: Any) -> Any:
+        """The redacted form of one attribute value (None means: drop the attribute)."""
+        if isinstance(value, str):
+            value = self._text(value)
+        elif isinstance(value, (tuple, list)):
+            value = tuple(self._text(v) if isinstance(v, str) else v for v in value)
+        if self._hook is not None:
+            try:
+                value = self._hook(key, value)
+            except Exception:
+                value = MARKER
+        return value
+
+    def attributes(
+        self, attrs: Mapping[str, Any], *, drop_content: bool
+    ) -> dict[str, Any] | None:
+        """Redacted copy of ``attrs``, or None when nothing needed to change."""
+        out: dict[str, Any] | None = None
+        for key, value in attrs.items():
+            if drop_content and is_content_key(key):
+                new: Any = None
+            else:
+                new = self.value(key, value)
+            if new is value or new == value:
+                continue
+            if out is None:
+                out = dict(attrs)
+            if new is None:
+                del out[key]
+            else:
+                out[key] = new
+        return out

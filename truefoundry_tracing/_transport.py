@@ -1,0 +1,218 @@
+"""One OTLP/HTTP POST and what its outcome means, in words, with the fix.
+
+Shared by the span exporter (which retries and warns once per cause) and by
+``truefoundry-tracing doctor`` (which sends one probe and prints the verdict), so both explain
+a failure the same way.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Hints", "Verdict", "classify_exception", "classify_status", "post"]
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Where the settings behind a request came from, so messages can name them."""
+
+    url: str
+    key_source: str = "TFY_API_KEY"
+    project_source: str = "TFY_TRACING_PROJECT"
+    host_source: str = "TFY_HOST"
+    has_key: bool = True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one export request.
+
+    ``code`` is a stable word (``accepted``, ``dns``, ``refused``, ``timeout``, ``tls``,
+    ``reset``, ``unauthorized``, ``forbidden``, ``not_found``, ``too_large``,
+    ``rate_limited``, ``server_error``, ``http_error``, ``error``); ``message`` is a sentence
+    with the fix; ``status`` is the HTTP status when there was one.
+    """
+
+    code: str
+    message: str
+    status: int | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the collector accepted the spans."""
+        return self.code == "accepted"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Verdict:
+    """Turn an HTTP status from the collector into a :class:`Verdict`."""
+    url = hints.url
+    if 200 <= status < 300:
+        return Verdict("accepted", f"{status} from {url}: spans accepted.", status)
+    if status == 401:
+        fix = (
+            f"check {hints.key_source}"
+            if hints.has_key
+            else "set TFY_API_KEY (or pass api_key=) to a TrueFoundry API key"
+        )
+        return Verdict(
+            "unauthorized", f"401 from {url}: the API key was rejected or missing; {fix}.", status
+        )
+    if status == 403:
+        return Verdict(
+            "forbidden",
+            f"403 from {url}: the API key has no access to the tracing project; check "
+            f"{hints.project_source} and the key's permissions on that project.",
+            status,
+        )
+    if status == 404:
+        return Verdict(
+            "not_found",
+            f"404 from {url}: wrong path. TrueFoundry receives traces at "
+            f"<control-plane-url>/api/otel/v1/traces; set {hints.host_source} to the "
+            "control-plane URL alone (no /api/otel, no /api/tracing).",
+            status,
+        )
+    if status == 413:
+        return Verdict(
+            "too_large",
+            f"413 from {url}: the batch was too large for the collector; those spans were "
+            "dropped. Lower the batch size or the size of recorded inputs and outputs.",
+            status,
+        )
+    if status in RETRYABLE_STATUS:
+        code = "rate_limited" if status == 429 else "server_error"
+        what = "rate limited" if status == 429 else "temporarily unavailable"
+        return Verdict(
+            code,
+            f"{status} from {url}: the collector is {what}; spans are kept and retried "
+            "with backoff.",
+            status,
+            retryable=True,
+            retry_after=_retry_after(headers),
+        )
+    if status >= 500:
+        return Verdict(
+            "server_error",
+            f"{status} from {url}: the collector failed to accept the spans; they were "
+            "dropped. If this persists, contact the TrueFoundry administrator.",
+            status,
+        )
+    return Verdict(
+        "http_error", f"{status} from {url}: the collector refused the spans.", status
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cur = todo.pop()
+        if cur is None or any(cur is s for s in seen):
+            continue
+        seen.append(cur)
+        todo.extend([cur.__cause__, cur.__context__])
+        for arg in getattr(cur, "args", ()):
+            if isinstance(arg, BaseException):
+                todo.append(arg)
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return seen
+
+
+def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
+    """Turn a network error from posting spans into a :class:`Verdict`."""
+    url = hints.url
+    chain = _chain(exc)
+    names = " ".join(type(e).__name__ for e in chain)
+    text = " ".join(str(e) for e in chain)
+    if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in names:
+        return Verdict(
+            "dns",
+            f"cannot resolve the host of {url}; check {hints.host_source} for a typo, and "
+            "the machine's DNS or proxy settings.",
+            retryable=True,
+        )
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "SSLError" in names:
+        return Verdict(
+            "tls",
+            f"TLS error talking to {url} (the certificate is not trusted, or the server "
+            "does not speak TLS on that port); if your company uses its own certificate "
+            "authority, set REQUESTS_CA_BUNDLE to its PEM file.",
+        )
+    if any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain) or "Timeout" in names:
+        return Verdict(
+            "timeout",
+            f"no answer from {url} within the timeout; the collector or a proxy is hanging, "
+            "or a firewall drops the traffic. Spans are kept and retried.",
+            retryable=True,
+        )
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
+        return Verdict(
+            "refused",
+            f"connection refused by {url}; nothing listens there. Check {hints.host_source} "
+            "and the port. Spans are kept and retried.",
+            retryable=True,
+        )
+    if any(isinstance(e, (ConnectionResetError, BrokenPipeError)) for e in chain) or (
+        "RemoteDisconnected" in names or "reset" in text.lower() or "aborted" in text.lower()
+    ):
+        return Verdict(
+            "reset",
+            f"the connection to {url} was closed before an answer; a proxy or the collector "
+            "dropped it. Spans are kept and retried.",
+            retryable=True,
+        )
+    return Verdict(
+        "error",
+        f"could not send spans to {url}: {type(exc).__name__}; spans are kept and retried.",
+        retryable=True,
+    )
+
+
+def post(
+    session: Any,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    hints: Hints,
+) -> Verdict:
+    """POST one OTLP protobuf body; never raises, returns the classified outcome."""
+    started = time.monotonic()
+    try:
+        response = session.post(
+            url,
+            data=body,
+            headers={"Content-Type": "application/x-protobuf", **headers},
+            timeout=(min(timeout, 5.0), timeout),
+        )
+    except Exception as exc:
+        verdict = classify_exception(exc, hints)
+        if verdict.code == "error" and time.monotonic() - started >= timeout * 0.95:
+            return classify_exception(TimeoutError(), hints)
+        return verdict
+    try:
+        response.close()
+    except Exception:
+        pass
+    return classify_status(response.status_code, response.headers, hints)

@@ -1,0 +1,443 @@
+"""``@workflow``, ``@task``, ``@agent`` and ``@tool``: spans around your own functions.
+
+They emit what traceloop's decorators emit (``traceloop.span.kind``, ``traceloop.entity.name``,
+``traceloop.workflow.name``, ``traceloop.entity.path``, ``traceloop.entity.input`` /
+``.output``) and set the same context keys, so instrumented LLM calls inside nest under them and
+carry the workflow name. Unlike traceloop 0.38.12 to 0.62.1 they behave the same on every
+supported traceloop version:
+
+- the workflow name and the current span end with the function (nothing leaks to later spans);
+- generators and async generators: the span covers the whole iteration and ends when the
+  generator is exhausted, closed, or abandoned; what was yielded is recorded (bounded);
+- exceptions are recorded on the span and re-raised unchanged;
+- before ``init()`` they trace into whatever tracer provider is set, silently; with
+  ``init(enabled=False)`` they are plain calls.
+
+Inputs and outputs are recorded as JSON of at most 64 KiB each (see ``_serialize``); with
+``trace_content=False`` they are not recorded at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, TypeVar, overload
+
+from ._context import AGENT_KEY, ENTITY_PATH_KEY, FLAGS, WORKFLOW_KEY
+
+__all__ = ["agent", "task", "tool", "workflow"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KIND = "traceloop.span.kind"
+_NAME = "traceloop.entity.name"
+_VERSION = "traceloop.entity.version"
+_WORKFLOW = "traceloop.workflow.name"
+_PATH = "traceloop.entity.path"
+_INPUT = "traceloop.entity.input"
+_OUTPUT = "traceloop.entity.output"
+_MAX_YIELDED = 100
+
+
+class _Runtime:
+    """OpenTelemetry pieces, imported on the first traced call rather than at import time."""
+
+    def __init__(self) -> None:
+        from opentelemetry import context as context_api
+        from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
+
+        from ._serialize import to_json
+
+        self.attach = context_api.attach
+        self.detach = context_api.detach
+        self.get_current = context_api.get_current
+        self.set_value = context_api.set_value
+        self.set_span = trace.set_span_in_context
+        self.global_tracer = trace.get_tracer("truefoundry_tracing")
+        self.error = StatusCode.ERROR
+        self.status = Status
+        self.to_json = to_json
+
+
+_rt: _Runtime | None = None
+
+
+def _runtime() -> _Runtime:
+    global _rt
+    if _rt is None:
+        _rt = _Runtime()
+    return _rt
+
+
+class _Entity:
+    """What one decorated function is: its span name, kind and attributes."""
+
+    __slots__ = ("kind", "name", "span_name", "version")
+
+    def __init__(self, kind: str, name: str, version: int | None) -> None:
+        self.kind = kind
+        self.name = name
+        self.version = version
+        self.span_name = f"{name}.{kind}"
+
+    def start(self, rt: _Runtime, args: tuple[Any, ...], kwargs: dict[str, Any],
+              parent: Any = None) -> tuple[Any, Any]:
+        """Start the span and build the context to run the body in."""
+        ctx = parent if parent is not None else rt.get_current()
+        attrs: dict[str, Any] = {_KIND: self.kind, _NAME: self.name}
+        if self.version is not None:
+            attrs[_VERSION] = self.version
+        kind = self.kind
+        if kind == "workflow" or (kind == "agent" and ctx.get(WORKFLOW_KEY) is None):
+            attrs[_WORKFLOW] = self.name
+        if kind in ("task", "tool"):
+            parent_path = ctx.get(ENTITY_PATH_KEY)
+            path = f"{parent_path}.{self.name}" if parent_path else self.name
+            attrs[_PATH] = path
+        if kind == "agent":
+            attrs["gen_ai.agent.name"] = self.name
+        elif kind == "tool":
+            attrs["gen_ai.tool.name"] = self.name
+        if FLAGS.trace_content:
+            attrs[_INPUT] = rt.to_json({"args": args, "kwargs": kwargs})
+        tracer = FLAGS.tracer or rt.global_tracer
+        span = tracer.start_span(self.span_name, context=ctx, attributes=attrs)
+        new_ctx = rt.set_span(span, ctx)
+        if _WORKFLOW in attrs:
+            new_ctx = rt.set_value(WORKFLOW_KEY, self.name, new_ctx)
+        if kind == "agent":
+            new_ctx = rt.set_value(AGENT_KEY, self.name, new_ctx)
+        if kind in ("task", "tool"):
+            new_ctx = rt.set_value(ENTITY_PATH_KEY, attrs[_PATH], new_ctx)
+        elif ctx.get(ENTITY_PATH_KEY) is not None:
+            new_ctx = rt.set_value(ENTITY_PATH_KEY, None, new_ctx)
+        return span, new_ctx
+
+    @staticmethod
+    def fail(rt: _Runtime, span: Any, exc: BaseException) -> None:
+        span.record_exception(exc)
+        span.set_status(rt.status(rt.error, f"{type(exc).__name__}: {exc}"))
+
+
+def _wrap_function(fn: Callable[..., Any], entity: _Entity) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not FLAGS.enabled:
+            return fn(*args, **kwargs)
+        rt = _rt or _runtime()
+        span, ctx = entity.start(rt, args, kwargs)
+        token = rt.attach(ctx)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            entity.fail(rt, span, exc)
+            span.end()
+            raise
+        finally:
+            rt.detach(token)
+        if span.is_recording():
+            if inspect.isgenerator(result):  # a plain function that returns a generator
+                return _traced_generator(rt, span, ctx, result)
+            if FLAGS.trace_content:
+                span.set_attribute(_OUTPUT, rt.to_json(result))
+        span.end()
+        return result
+
+    return wrapper
+
+
+def _wrap_coroutine(fn: Callable[..., Any], entity: _Entity) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not FLAGS.enabled:
+            return await fn(*args, **kwargs)
+        rt = _rt or _runtime()
+        span, ctx = entity.start(rt, args, kwargs)
+        token = rt.attach(ctx)
+        try:
+            result = await fn(*args, **kwargs)
+            if FLAGS.trace_content and span.is_recording():
+                span.set_attribute(_OUTPUT, rt.to_json(result))
+            return result
+        except BaseException as exc:
+            entity.fail(rt, span, exc)
+            raise
+        finally:
+            rt.detach(token)
+            span.end()
+
+    return wrapper
+
+
+class _Yielded:
+    """A bounded record of the items a generator yielded."""
+
+    __slots__ = ("count", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.count = 0
+
+    def add(self, item: Any) -> None:
+        self.count += 1
+        if len(self.items) < _MAX_YIELDED:
+            self.items.append(item)
+
+    def finish(self, rt: _Runtime, span: Any, closed_early: bool) -> None:
+        if not span.is_recording():
+            return
+        if FLAGS.trace_content:
+            value: Any = self.items
+            if self.count > len(self.items):
+                value = [*self.items, f"… {self.count - len(self.items)} more items"]
+            span.set_attribute(_OUTPUT, rt.to_json(value))
+        span.set_attribute("truefoundry.generator.items", self.count)
+        if closed_early:
+            span.set_attribute("truefoundry.generator.closed_early", True)
+
+
+def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any, Any]) -> Any:
+    """Drive ``gen`` step by step inside the span's context; end the span when it ends."""
+    yielded = _Yielded()
+    closed_early = True
+    try:
+        to_send: Any = None
+        while True:
+            token = rt.attach(ctx)
+            try:
+                item = gen.send(to_send)
+            except StopIteration as stop:
+                closed_early = False
+                return stop.value
+            finally:
+                rt.detach(token)
+            yielded.add(item)
+            try:
+                to_send = yield item
+            except GeneratorExit:
+                token = rt.attach(ctx)
+                try:
+                    gen.close()
+                finally:
+                    rt.detach(token)
+                raise
+            except BaseException as exc:  # thrown into us: forward to the generator
+                token = rt.attach(ctx)
+                try:
+                    item = gen.throw(exc)
+                except StopIteration as stop:
+                    closed_early = False
+                    return stop.value
+                finally:
+                    rt.detach(token)
+                yielded.add(item)
+                to_send = yield item
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        closed_early = False
+        _Entity.fail(rt, span, exc)
+        raise
+    finally:
+        yielded.finish(rt, span, closed_early)
+        span.end()
+
+
+def _wrap_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not FLAGS.enabled:
+            return (yield from fn(*args, **kwargs))
+        rt = _rt or _runtime()
+        parent = rt.get_current()
+        gen = fn(*args, **kwargs)
+        span, ctx = entity.start(rt, args, kwargs, parent)
+        return (yield from _traced_generator(rt, span, ctx, gen))
+
+    return wrapper
+
+
+def _wrap_async_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        if not FLAGS.enabled:
+            async for item in fn(*args, **kwargs):
+                yield item
+            return
+        rt = _rt or _runtime()
+        agen = fn(*args, **kwargs)
+        span, ctx = entity.start(rt, args, kwargs)
+        yielded = _Yielded()
+        closed_early = True
+        try:
+            to_send: Any = None
+            while True:
+                token = rt.attach(ctx)
+                try:
+                    item = await agen.asend(to_send)
+                except StopAsyncIteration:
+                    closed_early = False
+                    return
+                finally:
+                    rt.detach(token)
+                yielded.add(item)
+                try:
+                    to_send = yield item
+                except BaseException:  # closed, abandoned, or an exception thrown in
+                    token = rt.attach(ctx)
+                    try:
+                        await agen.aclose()
+                    finally:
+                        rt.detach(token)
+                    raise
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            closed_early = False
+            _Entity.fail(rt, span, exc)
+            raise
+        finally:
+            yielded.finish(rt, span, closed_early)
+            span.end()
+
+    return wrapper
+
+
+def _decorate(fn: Callable[..., Any], kind: str, name: str | None, version: int | None) -> Any:
+    if isinstance(fn, (classmethod, staticmethod)):
+        return type(fn)(_decorate(fn.__func__, kind, name, version))
+    entity = _Entity(kind, name or getattr(fn, "__qualname__", None) or repr(fn), version)
+    if inspect.isasyncgenfunction(fn):
+        return _wrap_async_generator(fn, entity)
+    if inspect.iscoroutinefunction(fn):
+        return _wrap_coroutine(fn, entity)
+    if inspect.isgeneratorfunction(fn):
+        return _wrap_generator(fn, entity)
+    return _wrap_function(fn, entity)
+
+
+def _decorate_class(cls: type, kind: str, name: str | None, version: int | None,
+                    method_name: str) -> type:
+    method = cls.__dict__.get(method_name)
+    if method is None:
+        raise TypeError(
+            f"@{kind}(method_name={method_name!r}) on class {cls.__qualname__}: the class "
+            "defines no such method."
+        )
+    entity_name = name or _snake(cls.__qualname__)
+    setattr(cls, method_name, _decorate(method, kind, entity_name, version))
+    return cls
+
+
+def _snake(text: str) -> str:
+    out = []
+    for i, ch in enumerate(text):
+        if ch.isupper() and i and not text[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _factory(kind: str) -> Any:
+    @overload
+    def decorator(fn: F, /) -> F: ...
+    @overload
+    def decorator(
+        name: str | None = None, /, *, version: int | None = None,
+        method_name: str | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def decorator(
+        fn_or_name: Any = None,
+        /,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        method_name: str | None = None,
+    ) -> Any:
+        if isinstance(fn_or_name, str):
+            name, fn_or_name = fn_or_name, None
+        if fn_or_name is not None:
+            if isinstance(fn_or_name, type):
+                if method_name is None:
+                    raise TypeError(
+                        f"@{kind} on a class needs method_name=, e.g. "
+                        f"@{kind}(method_name='run')."
+                    )
+                return _decorate_class(fn_or_name, kind, name, version, method_name)
+            if not callable(fn_or_name) and not isinstance(
+                fn_or_name, (classmethod, staticmethod)
+            ):
+                raise TypeError(f"@{kind} decorates functions and classes, not "
+                                f"{type(fn_or_name).__name__}.")
+            return _decorate(fn_or_name, kind, name, version)
+
+        def apply(fn: Any) -> Any:
+            if isinstance(fn, type):
+                if method_name is None:
+                    raise TypeError(
+                        f"@{kind} on a class needs method_name=, e.g. "
+                        f"@{kind}(method_name='run')."
+                    )
+                return _decorate_class(fn, kind, name, version, method_name)
+            return _decorate(fn, kind, name, version)
+
+        return apply
+
+    return decorator
+
+
+workflow = _factory("workflow")
+workflow.__doc__ = """Trace a function as a workflow: the root of a trace, naming every span inside.
+
+Usable bare or called, on functions, methods, async functions, generators and async generators.
+
+Example:
+    >>> from truefoundry_tracing import workflow, task
+    >>> @task
+    ... def fetch(q: str) -> str:
+    ...     return q.upper()
+    >>> @workflow(name="answer_question")
+    ... def answer(q: str) -> str:
+    ...     return fetch(q)
+    >>> answer("hi")
+    'HI'
+"""
+task = _factory("task")
+task.__doc__ = """Trace a function as a task: one step of a workflow.
+
+Example:
+    >>> from truefoundry_tracing import task
+    >>> @task(name="summarize")
+    ... def summarize(text: str) -> str:
+    ...     return text[:10]
+    >>> summarize("a long text here")
+    'a long tex'
+"""
+agent = _factory("agent")
+agent.__doc__ = """Trace a function as an agent: an autonomous unit that calls tools.
+
+Example:
+    >>> from truefoundry_tracing import agent, tool
+    >>> @tool
+    ... def add(a: int, b: int) -> int:
+    ...     return a + b
+    >>> @agent(name="calculator")
+    ... def calculator() -> int:
+    ...     return add(2, 3)
+    >>> calculator()
+    5
+"""
+tool = _factory("tool")
+tool.__doc__ = """Trace a function as a tool an agent calls.
+
+Example:
+    >>> from truefoundry_tracing import tool
+    >>> @tool(name="weather")
+    ... def weather(city: str) -> str:
+    ...     return f"sunny in {city}"
+    >>> weather("Paris")
+    'sunny in Paris'
+"""

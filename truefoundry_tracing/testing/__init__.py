@@ -1,0 +1,1 @@
+"""Testing helpers for truefoundry-tracing: local receivers and pytest fixtures."""
