@@ -405,3 +405,58 @@ def shutdown(timeout: float | None = None) -> bool:
 
 def _describe_key(settings: Settings) -> str:
     return mask_secret(settings.api_key)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    settings: Settings | None
+    status: TracingStatus | None
+    stats: Any
+    flags: tuple[bool, bool, Any]
+    pipeline: tuple[Any, ...] | None
+
+
+def _save_state() -> _Saved:
+    """Everything ``init()`` can change, so a test fixture can put it back afterwards."""
+    with _lock:
+        pipe_state = None
+        if "truefoundry_tracing._pipeline" in sys.modules:
+            from ._pipeline import get_pipeline
+
+            p = get_pipeline()
+            pipe_state = (p.root.delegates, list(p.exporters), p.sampler._delegate, p.redactor,
+                          p.trace_content, p.resource)
+        return _Saved(_settings, _status, _stats,
+                      (FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer), pipe_state)
+
+
+def _restore_state(saved: _Saved) -> None:
+    """Undo every ``init()`` made since :func:`_save_state`; retire exporters it created."""
+    global _settings, _status, _stats
+    with _lock:
+        _settings, _status, _stats = saved.settings, saved.status, saved.stats
+        FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer = saved.flags
+        _set_content_env(saved.flags[1])
+        if "truefoundry_tracing._pipeline" not in sys.modules:
+            return
+        from ._pipeline import _retire, get_pipeline
+
+        p = get_pipeline()
+        if saved.pipeline is None:
+            delegates: tuple[Any, ...] = ()
+            exporters: list[Any] = []
+            p.sampler.configure(1.0, True)
+            p.trace_content = True
+        else:
+            delegates, exporters, sampler, p.redactor, p.trace_content, p.resource = (
+                saved.pipeline
+            )
+            p.sampler._delegate = sampler
+        if FLAGS.tracer is None and p.tracer is not None:
+            FLAGS.tracer = p.tracer
+        current = p.root.delegates
+        p.root.delegates = tuple(delegates)
+        p.exporters = list(exporters)
+        stale = [d for d in current if d not in delegates]
+        if stale:
+            _retire(stale, 2.0)

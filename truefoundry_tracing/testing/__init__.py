@@ -1,1 +1,71 @@
-"""Testing helpers for truefoundry-tracing: local receivers and pytest fixtures."""
+"""Testing toolkit: capture spans in memory, inspect them, and run local stand-ins.
+
+Usable under any test runner; the pytest fixtures (``tfy_spans``, ``tfy_llm_server``,
+``tfy_otlp_receiver``) are registered automatically when the package is installed.
+
+Example:
+    >>> from truefoundry_tracing import workflow
+    >>> from truefoundry_tracing.testing import capture_spans
+    >>> @workflow
+    ... def run() -> str:
+    ...     return "done"
+    >>> with capture_spans() as spans:
+    ...     _ = run()
+    >>> spans.root.name
+    'run.workflow'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..spans import LLMView, SpanList, SpanRecord, llm_view, render_tree
+    from ._capture import CapturedSpans, capture_spans
+    from ._llm_server import FakeLLMServer, RecordedRequest, ScriptedReply
+    from ._otlp_receiver import OTLPReceiver, ReceivedRequest
+
+__all__ = [
+    "CapturedSpans",
+    "FakeLLMServer",
+    "LLMView",
+    "OTLPReceiver",
+    "ReceivedRequest",
+    "RecordedRequest",
+    "ScriptedReply",
+    "SpanList",
+    "SpanRecord",
+    "capture_spans",
+    "llm_view",
+    "render_tree",
+]
+
+# Loaded on first use, so the pytest plugin (which imports this package) stays cheap.
+_LAZY = {
+    "LLMView": "..spans",
+    "SpanList": "..spans",
+    "SpanRecord": "..spans",
+    "llm_view": "..spans",
+    "render_tree": "..spans",
+    "CapturedSpans": "._capture",
+    "capture_spans": "._capture",
+    "FakeLLMServer": "._llm_server",
+    "RecordedRequest": "._llm_server",
+    "ScriptedReply": "._llm_server",
+    "OTLPReceiver": "._otlp_receiver",
+    "ReceivedRequest": "._otlp_receiver",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

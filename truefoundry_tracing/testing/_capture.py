@@ -1,0 +1,103 @@
+"""In-memory span capture, under pytest or any other runner."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from ..spans import SpanList
+from .._model import SpanRecord, record_from_readable
+
+if TYPE_CHECKING:
+    from .._pipeline import Capture
+
+__all__ = ["CapturedSpans", "capture_spans"]
+
+
+class CapturedSpans(SpanList):
+    """A live :class:`~truefoundry_tracing.spans.SpanList` of the spans finished so far.
+
+    Every lookup reads the spans captured up to that moment; :meth:`snapshot` freezes them.
+    """
+
+    def __init__(self, capture: Capture) -> None:
+        super().__init__()
+        self._fixed = None
+        self._capture = capture
+        self._cache: tuple[int, list[SpanRecord]] = (0, [])
+
+    def _items(self) -> list[SpanRecord]:
+        raw = self._capture.spans()
+        count, cached = self._cache
+        if count != len(raw):
+            cached = cached[: min(count, len(raw))] + [
+                record_from_readable(s) for s in raw[min(count, len(raw)):]
+            ]
+            self._cache = (len(raw), cached)
+        return list(cached)
+
+    def snapshot(self) -> SpanList:
+        """The spans captured so far, frozen."""
+        return SpanList(self._items())
+
+    def clear(self) -> None:
+        """Forget the spans captured so far (spans that started before are ignored too)."""
+        self._capture.clear()
+        self._cache = (0, [])
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> SpanList:
+        """Wait until at least ``count`` spans were captured (spans ending in other threads).
+
+        Raises AssertionError, with the tree of what did arrive, after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            items = self._items()
+            if len(items) >= count:
+                return SpanList(items)
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"expected at least {count} spans within {timeout} s, got {len(items)}.\n"
+                    f"Captured spans:\n{self._tree_or_none()}"
+                )
+            time.sleep(0.01)
+
+
+@contextmanager
+def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
+    """Capture, in memory, every span that starts and ends inside the block.
+
+    Works whether or not ``init()`` was called (before it, a local tracer provider is set up
+    that sends nothing anywhere). Spans are seen after redaction, exactly as they would be
+    exported. With ``isolate`` (the default) any ``init()`` made inside the block is undone
+    at its end, so one test's configuration never leaks into the next.
+
+    Example:
+        >>> from truefoundry_tracing import task
+        >>> from truefoundry_tracing.testing import capture_spans
+        >>> @task
+        ... def step() -> int:
+        ...     return 1
+        >>> with capture_spans() as spans:
+        ...     _ = step()
+        >>> spans.one(kind="task").name
+        'step.task'
+    """
+    from .. import _api
+    from .._context import FLAGS
+    from .._pipeline import Capture, get_pipeline
+
+    saved = _api._save_state() if isolate else None
+    pipe = get_pipeline()
+    capture = Capture()
+    pipe.add_capture(capture)
+    if FLAGS.tracer is None:
+        FLAGS.tracer = pipe.tracer
+    try:
+        yield CapturedSpans(capture)
+    finally:
+        pipe.remove_capture(capture)
+        if saved is not None:
+            _api._restore_state(saved)
