@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ._context import association_properties
     from ._errors import ConfigError, MissingDependencyError, TracingError
     from .decorators import agent, task, tool, workflow
-    from .gateway import gateway_headers, gateway_metadata, parse_metadata
 
 __all__ = [
     "ConfigError",
@@ -36,10 +35,7 @@ __all__ = [
     "agent",
     "association_properties",
     "flush",
-    "gateway_headers",
-    "gateway_metadata",
     "init",
-    "parse_metadata",
     "shutdown",
     "status",
     "task",
@@ -61,9 +57,6 @@ _LAZY = {
     "task": ".decorators",
     "agent": ".decorators",
     "tool": ".decorators",
-    "gateway_headers": ".gateway",
-    "gateway_metadata": ".gateway",
-    "parse_metadata": ".gateway",
 }
 
 

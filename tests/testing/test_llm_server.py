@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import doctest
 import http.client
 import json
+import socket
 import struct
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -631,3 +633,27 @@ def test_scripted_reply_validation() -> None:
         server.queue("not a reply")  # type: ignore[arg-type]
     reply = ScriptedReply(tool_calls=[WEATHER_CALL], headers={"X-A": "1"})
     assert isinstance(reply.tool_calls, tuple) and reply.headers == {"X-A": "1"}
+
+
+def test_http10_client_gets_a_close_delimited_stream(server: FakeLLMServer) -> None:
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    body = json.dumps({"model": "m", "messages": USER, "stream": True}).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        raw = b""
+        while data := sock.recv(65536):
+            raw += data
+    head, _, events = raw.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head
+    assert events.endswith(b"data: [DONE]\n\n")
+
+
+def test_docstring_examples_run() -> None:
+    from truefoundry_tracing.testing import _llm_server
+
+    result = doctest.testmod(_llm_server, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted >= 20

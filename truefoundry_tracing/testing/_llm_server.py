@@ -23,6 +23,9 @@ Deterministic defaults (used when nothing is scripted):
 * **Embeddings** (:func:`fake_embedding`): unit vectors of dimension 8 (or the request's
   ``dimensions``) derived from a hash of each input.
 
+Every answer has exactly one choice: ``n``, ``max_tokens``, ``temperature``, ``tools`` and
+other generation parameters are recorded but do not change the answer.
+
 Example:
     >>> import json, urllib.request
     >>> with FakeLLMServer() as server:
@@ -31,7 +34,8 @@ Example:
     ...     req = urllib.request.Request(
     ...         server.base_url + "/chat/completions", data=body.encode(), method="POST"
     ...     )
-    ...     answer = json.load(urllib.request.urlopen(req))
+    ...     with urllib.request.urlopen(req) as resp:
+    ...         answer = json.load(resp)
     >>> answer["choices"][0]["message"]["content"]
     'Hello!'
     >>> server.last_request.json["messages"][0]["content"]
@@ -605,15 +609,18 @@ class _RequestError(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeLLMServer/1.0"
-    sys_version = ""
     timeout = 60  # idle keep-alive connections are closed after this many seconds
     disable_nagle_algorithm = True  # small writes (headers, SSE chunks) go out at once
 
     _response_started = False
+    _chunked = True
 
     @property
     def _fake(self) -> FakeLLMServer:
         return cast(_HTTPServer, self.server).owner
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("FakeLLMServer: " + format, *args)
@@ -929,7 +936,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
 
     def _send_json(self, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        data = _dumps(payload)
         self._begin(status, "application/json", extra or {})
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
@@ -960,7 +967,14 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         self._begin(reply.status, "text/event-stream; charset=utf-8", reply.headers)
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        # Chunked framing lets the client tell a broken stream from a finished one; an
+        # HTTP/1.0 client cannot read it, so it gets a body delimited by closing instead.
+        self._chunked = self.request_version != "HTTP/1.0"
+        if self._chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.close_connection = True
+            self.send_header("Connection", "close")
         self.end_headers()
         for event in head:
             self._write_event(event)
@@ -976,13 +990,14 @@ class _Handler(BaseHTTPRequestHandler):
         for event in tail:
             self._write_event(event)
         self._write_chunk(b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
+        if self._chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def _write_event(self, event: Mapping[str, Any]) -> None:
-        self._write_chunk(b"data: " + json.dumps(event).encode("utf-8") + b"\n\n")
+        self._write_chunk(b"data: " + _dumps(event) + b"\n\n")
 
     def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data) if self._chunked else data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1001,6 +1016,10 @@ def _endpoint(path: str) -> str | None:
     if path.endswith("/models"):
         return "models"
     return None
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
 def _parse_json(body: bytes) -> Any | None:
