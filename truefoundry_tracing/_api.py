@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -102,7 +103,8 @@ def _effective_env() -> Mapping[str, str]:
     env: Mapping[str, str] = os.environ
     if _test_env is not None:
         env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if not (k in _DESTINATION_VARS and _test_env.get(k) == v)
         }
     return env
@@ -174,8 +176,10 @@ def _apply(settings: Settings) -> TracingStatus:
             if note not in _warned:
                 _warned.add(note)
                 logger.warning("truefoundry_tracing: %s", note)
-        if _settings is not None and _status is not None and (
-            settings.identity() == _settings.identity()
+        if (
+            _settings is not None
+            and _status is not None
+            and (settings.identity() == _settings.identity())
         ):
             return _status
 
@@ -230,9 +234,7 @@ def _apply(settings: Settings) -> TracingStatus:
                     stats=_stats,
                 )
                 exporters.append(exp)
-                delegates.append(
-                    _pipeline.make_processor(exp, batch=not settings.disable_batch)
-                )
+                delegates.append(_pipeline.make_processor(exp, batch=not settings.disable_batch))
             if settings.console:
                 delegates.append(_pipeline.local_processor(_exporters.ConsoleTreeExporter()))
         pipe.swap(delegates, exporters, settings.timeout)
@@ -273,9 +275,7 @@ def _apply(settings: Settings) -> TracingStatus:
 
 def _source_name(settings: Settings, option: str) -> str:
     src = settings.sources.get(option, "default")
-    return {"argument": f"the {option} argument", "default": f"the {option} setting"}.get(
-        src, src
-    )
+    return {"argument": f"the {option} argument", "default": f"the {option} setting"}.get(src, src)
 
 
 _content_env_before: str | None = None
@@ -314,8 +314,9 @@ def _ensure_threading() -> None:
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument()
     except Exception:
-        logger.debug("truefoundry_tracing: threading context propagation unavailable",
-                     exc_info=True)
+        logger.debug(
+            "truefoundry_tracing: threading context propagation unavailable", exc_info=True
+        )
 
 
 def _show_banner(settings: Settings) -> None:
@@ -337,10 +338,8 @@ def _register_exit() -> None:
 
 
 def _at_exit() -> None:
-    try:
+    with contextlib.suppress(Exception):
         shutdown()
-    except Exception:
-        pass
 
 
 def status() -> TracingStatus | None:
@@ -398,7 +397,9 @@ def shutdown(timeout: float | None = None) -> bool:
         cause = f" Last error: {stats.last_error}" if stats.last_error else ""
         logger.warning(
             "truefoundry_tracing: %d spans were dropped and %d exported.%s",
-            stats.dropped, stats.exported, cause,
+            stats.dropped,
+            stats.exported,
+            cause,
         )
     return done
 
@@ -424,10 +425,21 @@ def _save_state() -> _Saved:
             from ._pipeline import get_pipeline
 
             p = get_pipeline()
-            pipe_state = (p.root.delegates, list(p.exporters), p.sampler._delegate, p.redactor,
-                          p.trace_content, p.resource)
-        return _Saved(_settings, _status, _stats,
-                      (FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer), pipe_state)
+            pipe_state = (
+                p.root.delegates,
+                list(p.exporters),
+                p.sampler._delegate,
+                p.redactor,
+                p.trace_content,
+                p.resource,
+            )
+        return _Saved(
+            _settings,
+            _status,
+            _stats,
+            (FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer),
+            pipe_state,
+        )
 
 
 def _restore_state(saved: _Saved) -> None:
@@ -448,9 +460,7 @@ def _restore_state(saved: _Saved) -> None:
             p.sampler.configure(1.0, True)
             p.trace_content = True
         else:
-            delegates, exporters, sampler, p.redactor, p.trace_content, p.resource = (
-                saved.pipeline
-            )
+            delegates, exporters, sampler, p.redactor, p.trace_content, p.resource = saved.pipeline
             p.sampler._delegate = sampler
         if FLAGS.tracer is None and p.tracer is not None:
             FLAGS.tracer = p.tracer

@@ -53,7 +53,8 @@ def association_properties(**properties: str | int | float | bool) -> Iterator[N
     from opentelemetry import trace
 
     new = _check(properties)
-    merged = {**(context_api.get_value(ASSOCIATION_KEY) or {}), **new}
+    outer: Any = context_api.get_value(ASSOCIATION_KEY) or {}
+    merged = {**outer, **new}
     span = trace.get_current_span()
     if span.is_recording():
         for key, value in new.items():
@@ -68,7 +69,7 @@ def association_properties(**properties: str | int | float | bool) -> Iterator[N
 class _Flags:
     """Switches the decorators read on every call; set by ``init()`` (cheap to read)."""
 
-    __slots__ = ("enabled", "tracer", "trace_content")
+    __slots__ = ("enabled", "trace_content", "tracer")
 
     def __init__(self) -> None:
         self.enabled = True

@@ -45,8 +45,9 @@ class MissingDependencyError(TracingError, ImportError):
     """An optional package a helper needs is not installed; the message names the extra.
 
     Example:
-        >>> str(MissingDependencyError("openai", "openai"))
-        "this helper needs the 'openai' package; install it with: pip install 'truefoundry-tracing[openai]'"
+        >>> print(MissingDependencyError("openai", "openai"))  # doctest: +NORMALIZE_WHITESPACE
+        this helper needs the 'openai' package;
+        install it with: pip install 'truefoundry-tracing[openai]'
     """
 
     def __init__(self, package: str, extra: str) -> None:

@@ -10,6 +10,7 @@ it counts what it had to drop; and every request is bounded by a deadline so ``f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -143,12 +144,16 @@ class OTLPExporter(SpanExporter):
                     "unsent spans were dropped.",
                     retryable=True,
                 )
-            verdict = post(self._get_session(), self.url, body, self._headers, remaining, self._hints)
+            verdict = post(
+                self._get_session(), self.url, body, self._headers, remaining, self._hints
+            )
             if verdict.ok or not verdict.retryable or self._shutdown:
                 return verdict
-            delay = verdict.retry_after if verdict.retry_after is not None else _BACKOFF[
-                min(attempt, len(_BACKOFF) - 1)
-            ]
+            delay = (
+                verdict.retry_after
+                if verdict.retry_after is not None
+                else _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            )
             if time.monotonic() + delay >= deadline - 0.05:
                 return verdict
             time.sleep(delay)
@@ -157,7 +162,7 @@ class OTLPExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
-    def shutdown(self, timeout_millis: float = 30000) -> None:  # type: ignore[override]
+    def shutdown(self, timeout_millis: float = 30000) -> None:
         """Send what is still pending within the time left, then stop."""
         deadline = time.monotonic() + max(0.0, timeout_millis / 1000)
         if self._pending and not self._shutdown:
@@ -169,10 +174,8 @@ class OTLPExporter(SpanExporter):
             self._pending = []
             self.stats.pending = 0
         if self._session is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._session.close()
-            except Exception:
-                pass
 
 
 def _root_ended(span: ReadableSpan) -> bool:

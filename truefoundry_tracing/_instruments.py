@@ -42,8 +42,12 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("bedrock", "boto3", "bedrock", "BedrockInstrumentor"),
     _i("sagemaker", "boto3", "sagemaker", "SageMakerInstrumentor"),
     _i("vertexai", "vertexai", "vertexai", "VertexAIInstrumentor"),
-    _i("google_generativeai", "google.generativeai", "google_generativeai",
-       "GoogleGenerativeAiInstrumentor"),
+    _i(
+        "google_generativeai",
+        "google.generativeai",
+        "google_generativeai",
+        "GoogleGenerativeAiInstrumentor",
+    ),
     _i("cohere", "cohere", "cohere", "CohereInstrumentor"),
     _i("mistral", "mistralai", "mistralai", "MistralAiInstrumentor"),
     _i("groq", "groq", "groq", "GroqInstrumentor"),
@@ -81,8 +85,13 @@ OPT_IN: tuple[Instrumentation, ...] = (
 )
 
 KNOWN: dict[str, Instrumentation] = {i.name: i for i in DEFAULT + OPT_IN}
-_ALIASES = {"crew": "crewai", "llamaindex": "llama_index", "mistralai": "mistral",
-            "chromadb": "chroma", "google_genai": "google_generativeai"}
+_ALIASES = {
+    "crew": "crewai",
+    "llamaindex": "llama_index",
+    "mistralai": "mistral",
+    "chromadb": "chroma",
+    "google_genai": "google_generativeai",
+}
 
 
 def check_names(names: Iterable[str]) -> tuple[str, ...]:

@@ -172,8 +172,10 @@ def _messages_from_json(raw: Any) -> tuple[LLMMessage, ...]:
             content = item.get("content")
             text = content if isinstance(content, str) or content is None else _to_text(content)
             calls = tuple(
-                {"name": (c.get("function") or c).get("name"),
-                 "arguments": (c.get("function") or c).get("arguments")}
+                {
+                    "name": (c.get("function") or c).get("name"),
+                    "arguments": (c.get("function") or c).get("arguments"),
+                }
                 for c in item.get("tool_calls") or ()
                 if isinstance(c, dict)
             )
@@ -204,7 +206,9 @@ def _messages_from_indexed(attrs: Mapping[str, Any], which: str) -> tuple[LLMMes
             if cm:
                 call_idx.setdefault(int(cm.group(1)), {})[cm.group(2)] = value
         for i in sorted(call_idx):
-            calls.append({"name": call_idx[i].get("name"), "arguments": call_idx[i].get("arguments")})
+            calls.append(
+                {"name": call_idx[i].get("name"), "arguments": call_idx[i].get("arguments")}
+            )
         content = row.get("content")
         if content is None and "user" in row:  # legacy completions write gen_ai.prompt.0.user
             content = row["user"]
@@ -244,9 +248,7 @@ def llm_view(attributes: Mapping[str, Any]) -> LLMView:
         else _messages_from_indexed(a, "completion")
     )
     input_tokens = _int(_first(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"))
-    output_tokens = _int(
-        _first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-    )
+    output_tokens = _int(_first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"))
     total = _int(_first(a, "gen_ai.usage.total_tokens", "llm.usage.total_tokens"))
     if total is None and input_tokens is not None and output_tokens is not None:
         total = input_tokens + output_tokens

@@ -22,7 +22,14 @@ __all__ = ["SpanEvent", "SpanRecord", "record_from_readable", "records_from_otlp
 
 AttrValue = Any
 
-_KIND_NAMES = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+_KIND_NAMES = {
+    0: "UNSPECIFIED",
+    1: "INTERNAL",
+    2: "SERVER",
+    3: "CLIENT",
+    4: "PRODUCER",
+    5: "CONSUMER",
+}
 _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
 

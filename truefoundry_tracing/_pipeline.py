@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, FLAGS, WORKFLOW_KEY
+from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from ._redact import Redactor, is_content_event
 
 __all__ = ["Capture", "Pipeline", "RootProcessor", "SwitchSampler", "get_pipeline"]
@@ -95,8 +95,8 @@ class RootProcessor(SpanProcessor):
         self.delegates: tuple[SpanProcessor, ...] = ()
 
     def on_start(self, span: Span, parent_context: context_api.Context | None = None) -> None:
-        ctx = context_api.get_current()
-        own = span._attributes  # our decorators set their own workflow name and path
+        ctx: Any = context_api.get_current()
+        own: Any = span._attributes  # our decorators set their own workflow name and path
         workflow = ctx.get(WORKFLOW_KEY)
         if workflow is not None and _ATTR_WORKFLOW not in own:
             span.set_attribute(_ATTR_WORKFLOW, workflow)
@@ -106,7 +106,7 @@ class RootProcessor(SpanProcessor):
         agent = ctx.get(AGENT_KEY)
         if agent is not None and _ATTR_AGENT not in own:
             span.set_attribute(_ATTR_AGENT, agent)
-        assoc = ctx.get(ASSOCIATION_KEY)
+        assoc: Any = ctx.get(ASSOCIATION_KEY)
         if assoc:
             for key, value in assoc.items():
                 span.set_attribute(_ATTR_ASSOC + key, value)
@@ -144,7 +144,7 @@ def _redact_span(span: ReadableSpan, redactor: Redactor, *, drop_content: bool) 
     attrs = span.attributes or {}
     new = redactor.attributes(attrs, drop_content=drop_content)
     if new is not None:
-        span._attributes = new  # type: ignore[assignment]
+        span._attributes = new
     events = span.events
     if events:
         from opentelemetry.sdk.trace import Event
@@ -162,7 +162,7 @@ def _redact_span(span: ReadableSpan, redactor: Redactor, *, drop_content: bool) 
                 changed = True
                 out.append(Event(ev.name, ev_attrs, ev.timestamp))
         if changed:
-            span._events = tuple(out)  # type: ignore[assignment]
+            span._events = tuple(out)
     status = span.status
     if status is not None and status.description:
         text = redactor.value("status", status.description)
@@ -198,8 +198,9 @@ class Pipeline:
                 return self.provider
             current = trace.get_tracer_provider()
             if isinstance(current, trace.ProxyTracerProvider):
-                provider = TracerProvider(resource=resource or Resource.create({}),
-                                          sampler=self.sampler)
+                provider = TracerProvider(
+                    resource=resource or Resource.create({}), sampler=self.sampler
+                )
                 trace.set_tracer_provider(provider)
                 self.is_global = trace.get_tracer_provider() is provider
                 self.owns_provider = True
@@ -219,8 +220,9 @@ class Pipeline:
                 )
                 logger.info("truefoundry_tracing: %s.", self.provider_note)
             else:
-                provider = TracerProvider(resource=resource or Resource.create({}),
-                                          sampler=self.sampler)
+                provider = TracerProvider(
+                    resource=resource or Resource.create({}), sampler=self.sampler
+                )
                 self.owns_provider = True
                 self.is_global = False
                 self.provider_note = (
@@ -244,8 +246,9 @@ class Pipeline:
         with self.lock:
             self.captures = tuple(c for c in self.captures if c is not capture)
 
-    def swap(self, delegates: Sequence[SpanProcessor], exporters: list[SpanExporter],
-             timeout: float) -> None:
+    def swap(
+        self, delegates: Sequence[SpanProcessor], exporters: list[SpanExporter], timeout: float
+    ) -> None:
         """Make ``delegates`` receive spans from now on; retire the old ones in background."""
         with self.lock:
             old = self.root.delegates
@@ -257,8 +260,7 @@ class Pipeline:
             ).start()
 
     def flush(self, timeout: float) -> bool:
-        return _bounded(lambda: self.root.force_flush(int(timeout * 1000)), self.exporters,
-                        timeout)
+        return _bounded(lambda: self.root.force_flush(int(timeout * 1000)), self.exporters, timeout)
 
     def shutdown(self, timeout: float) -> bool:
         with self.lock:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MARKER", "CONTENT_KEYS", "Redactor", "is_content_key"]
+__all__ = ["CONTENT_KEYS", "MARKER", "Redactor", "is_content_key"]
 
 MARKER = "[REDACTED]"
 
@@ -50,9 +50,15 @@ CONTENT_KEYS = (
     "traceloop.prompt.template_variables",
 )
 _CONTENT_PREFIXES = tuple(k + "." for k in CONTENT_KEYS)
-_CONTENT_EVENT_PREFIXES = ("gen_ai.content", "llm.content", "gen_ai.user.message",
-                           "gen_ai.system.message", "gen_ai.assistant.message",
-                           "gen_ai.tool.message", "gen_ai.choice")
+_CONTENT_EVENT_PREFIXES = (
+    "gen_ai.content",
+    "llm.content",
+    "gen_ai.user.message",
+    "gen_ai.system.message",
+    "gen_ai.assistant.message",
+    "gen_ai.tool.message",
+    "gen_ai.choice",
+)
 
 
 def is_content_key(key: str) -> bool:
@@ -89,7 +95,9 @@ class Redactor:
 
     def _text(self, text: str) -> str:
         if self._builtin:
-            text = _HEADER_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MARKER}{m.group(2)}", text)
+            text = _HEADER_VALUE.sub(
+                lambda m: f"{m.group(1)}{m.group(2)}{MARKER}{m.group(2)}", text
+            )
         if self._pattern is not None:
             text = self._pattern.sub(MARKER, text)
         return text
@@ -107,9 +115,7 @@ class Redactor:
                 value = MARKER
         return value
 
-    def attributes(
-        self, attrs: Mapping[str, Any], *, drop_content: bool
-    ) -> dict[str, Any] | None:
+    def attributes(self, attrs: Mapping[str, Any], *, drop_content: bool) -> dict[str, Any] | None:
         """Redacted copy of ``attrs``, or None when nothing needed to change."""
         out: dict[str, Any] | None = None
         for key, value in attrs.items():

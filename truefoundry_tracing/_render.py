@@ -57,7 +57,9 @@ def span_line(span: SpanRecord) -> str:
     return "  ".join(parts)
 
 
-def _children_map(spans: Sequence[SpanRecord]) -> tuple[list[SpanRecord], dict[str, list[SpanRecord]]]:
+def _children_map(
+    spans: Sequence[SpanRecord],
+) -> tuple[list[SpanRecord], dict[str, list[SpanRecord]]]:
     ids = {s.span_id for s in spans}
     roots: list[SpanRecord] = []
     children: dict[str, list[SpanRecord]] = {}

@@ -56,7 +56,9 @@ def _walk(value: Any, depth: int, seen: set[int]) -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        )
     if isinstance(value, str):
         return _cut(value, MAX_STRING)
     if depth >= _MAX_DEPTH:

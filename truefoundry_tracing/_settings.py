@@ -431,9 +431,7 @@ def _parse_timeout(raw: Any, setting: str) -> float:
     except (TypeError, ValueError):
         value = float("nan")
     if not 0 < value <= 600:
-        raise ConfigError(
-            f"{setting} must be a number of seconds between 0 and 600 (got {raw!r})."
-        )
+        raise ConfigError(f"{setting} must be a number of seconds between 0 and 600 (got {raw!r}).")
     return value
 
 
@@ -658,9 +656,7 @@ def resolve(
         instruments_v = None if raw is None else _instrument_names(raw.split(","), src)
         sources["instruments"] = src
 
-    if exporter is not None and not (
-        hasattr(exporter, "export") and hasattr(exporter, "shutdown")
-    ):
+    if exporter is not None and not (hasattr(exporter, "export") and hasattr(exporter, "shutdown")):
         raise ConfigError(
             "exporter must be an OpenTelemetry SpanExporter (an object with export() and "
             f"shutdown()); got {type(exporter).__name__}."

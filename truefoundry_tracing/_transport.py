@@ -7,6 +7,7 @@ a failure the same way.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -116,9 +117,7 @@ def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Ve
             "dropped. If this persists, contact the TrueFoundry administrator.",
             status,
         )
-    return Verdict(
-        "http_error", f"{status} from {url}: the collector refused the spans.", status
-    )
+    return Verdict("http_error", f"{status} from {url}: the collector refused the spans.", status)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -211,8 +210,6 @@ def post(
         if verdict.code == "error" and time.monotonic() - started >= timeout * 0.95:
             return classify_exception(TimeoutError(), hints)
         return verdict
-    try:
+    with contextlib.suppress(Exception):
         response.close()
-    except Exception:
-        pass
     return classify_status(response.status_code, response.headers, hints)

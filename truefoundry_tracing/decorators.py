@@ -82,8 +82,9 @@ class _Entity:
         self.version = version
         self.span_name = f"{name}.{kind}"
 
-    def start(self, rt: _Runtime, args: tuple[Any, ...], kwargs: dict[str, Any],
-              parent: Any = None) -> tuple[Any, Any]:
+    def start(
+        self, rt: _Runtime, args: tuple[Any, ...], kwargs: dict[str, Any], parent: Any = None
+    ) -> tuple[Any, Any]:
         """Start the span and build the context to run the body in."""
         ctx = parent if parent is not None else rt.get_current()
         attrs: dict[str, Any] = {_KIND: self.kind, _NAME: self.name}
@@ -318,8 +319,9 @@ def _decorate(fn: Callable[..., Any], kind: str, name: str | None, version: int 
     return _wrap_function(fn, entity)
 
 
-def _decorate_class(cls: type, kind: str, name: str | None, version: int | None,
-                    method_name: str) -> type:
+def _decorate_class(
+    cls: type, kind: str, name: str | None, version: int | None, method_name: str
+) -> type:
     method = cls.__dict__.get(method_name)
     if method is None:
         raise TypeError(
@@ -345,7 +347,10 @@ def _factory(kind: str) -> Any:
     def decorator(fn: F, /) -> F: ...
     @overload
     def decorator(
-        name: str | None = None, /, *, version: int | None = None,
+        name: str | None = None,
+        /,
+        *,
+        version: int | None = None,
         method_name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -363,23 +368,20 @@ def _factory(kind: str) -> Any:
             if isinstance(fn_or_name, type):
                 if method_name is None:
                     raise TypeError(
-                        f"@{kind} on a class needs method_name=, e.g. "
-                        f"@{kind}(method_name='run')."
+                        f"@{kind} on a class needs method_name=, e.g. @{kind}(method_name='run')."
                     )
                 return _decorate_class(fn_or_name, kind, name, version, method_name)
-            if not callable(fn_or_name) and not isinstance(
-                fn_or_name, (classmethod, staticmethod)
-            ):
-                raise TypeError(f"@{kind} decorates functions and classes, not "
-                                f"{type(fn_or_name).__name__}.")
+            if not callable(fn_or_name) and not isinstance(fn_or_name, (classmethod, staticmethod)):
+                raise TypeError(
+                    f"@{kind} decorates functions and classes, not {type(fn_or_name).__name__}."
+                )
             return _decorate(fn_or_name, kind, name, version)
 
         def apply(fn: Any) -> Any:
             if isinstance(fn, type):
                 if method_name is None:
                     raise TypeError(
-                        f"@{kind} on a class needs method_name=, e.g. "
-                        f"@{kind}(method_name='run')."
+                        f"@{kind} on a class needs method_name=, e.g. @{kind}(method_name='run')."
                     )
                 return _decorate_class(fn, kind, name, version, method_name)
             return _decorate(fn, kind, name, version)

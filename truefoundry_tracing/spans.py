@@ -101,8 +101,14 @@ class SpanList(Sequence[SpanRecord]):
             return self.where(lambda s: key in s.attributes)
         return self.where(lambda s: s.attributes.get(key) == value)
 
-    def filter(self, name: str | None = None, *, kind: str | None = None,
-               entity: str | None = None, **attributes: Any) -> SpanList:
+    def filter(
+        self,
+        name: str | None = None,
+        *,
+        kind: str | None = None,
+        entity: str | None = None,
+        **attributes: Any,
+    ) -> SpanList:
         """Spans matching every criterion given (attribute keys with dots: pass a dict via
         ``**{"gen_ai.request.model": "gpt-4o"}``)."""
         out = self
@@ -116,8 +122,14 @@ class SpanList(Sequence[SpanRecord]):
             out = out.by_attr(key, value)
         return out
 
-    def one(self, name: str | None = None, *, kind: str | None = None,
-            entity: str | None = None, **attributes: Any) -> SpanRecord:
+    def one(
+        self,
+        name: str | None = None,
+        *,
+        kind: str | None = None,
+        entity: str | None = None,
+        **attributes: Any,
+    ) -> SpanRecord:
         """The single span matching the criteria; AssertionError listing what was there."""
         found = self.filter(name, kind=kind, entity=entity, **attributes)
         if len(found) != 1:
@@ -144,8 +156,9 @@ class SpanList(Sequence[SpanRecord]):
     def children(self, span: SpanRecord) -> SpanList:
         """Direct children of ``span``, by start time."""
         return SpanList(
-            sorted((s for s in self._items() if s.parent_id == span.span_id),
-                   key=lambda s: s.start_ns)
+            sorted(
+                (s for s in self._items() if s.parent_id == span.span_id), key=lambda s: s.start_ns
+            )
         )
 
     def descendants(self, span: SpanRecord) -> SpanList:
@@ -170,8 +183,10 @@ class SpanList(Sequence[SpanRecord]):
         """Spans whose parent is not in this list, by start time."""
         ids = self._by_id()
         return SpanList(
-            sorted((s for s in self._items() if not s.parent_id or s.parent_id not in ids),
-                   key=lambda s: s.start_ns)
+            sorted(
+                (s for s in self._items() if not s.parent_id or s.parent_id not in ids),
+                key=lambda s: s.start_ns,
+            )
         )
 
     @property
@@ -225,8 +240,9 @@ class SpanList(Sequence[SpanRecord]):
         return llm_view(span.attributes)
 
     # -- snapshots ---------------------------------------------------------------------
-    def as_dicts(self, *, normalize: bool = True,
-                 exclude: Iterable[str] = ("gen_ai.openai.api_base",)) -> list[dict[str, Any]]:
+    def as_dicts(
+        self, *, normalize: bool = True, exclude: Iterable[str] = ("gen_ai.openai.api_base",)
+    ) -> list[dict[str, Any]]:
         """Spans as plain dicts, in start order, for snapshot tests.
 
         With ``normalize`` (the default), ids become ``trace-1``/``span-1``... in order of
@@ -252,16 +268,15 @@ class SpanList(Sequence[SpanRecord]):
                 "trace_id": trace_ids.get(s.trace_id, s.trace_id) if normalize else s.trace_id,
                 "span_id": span_ids.get(s.span_id, s.span_id) if normalize else s.span_id,
                 "parent_id": (
-                    span_ids.get(s.parent_id, s.parent_id) if normalize and s.parent_id
+                    span_ids.get(s.parent_id, s.parent_id)
+                    if normalize and s.parent_id
                     else s.parent_id
                 ),
                 "start": ticks[s.start_ns] if normalize else s.start_ns,
                 "end": ticks[s.end_ns] if normalize else s.end_ns,
                 "status": s.status,
                 "attributes": {k: v for k, v in sorted(s.attributes.items()) if k not in excluded},
-                "events": [
-                    {"name": e.name, "attributes": dict(e.attributes)} for e in s.events
-                ],
+                "events": [{"name": e.name, "attributes": dict(e.attributes)} for e in s.events],
             }
             if not normalize:
                 d["resource"] = dict(s.resource)
@@ -309,9 +324,9 @@ class SpanList(Sequence[SpanRecord]):
 
     def assert_stream_complete(self, span: SpanRecord | None = None) -> None:
         """Assert a streaming LLM span ended after its last chunk and recorded the output."""
-        target = span or self.llm_spans().where(
-            lambda s: bool(llm_view(s.attributes).streaming)
-        ).one()
+        target = (
+            span or self.llm_spans().where(lambda s: bool(llm_view(s.attributes).streaming)).one()
+        )
         view = llm_view(target.attributes)
         problems: list[str] = []
         if not view.streaming:
@@ -356,4 +371,3 @@ def _find(span: SpanRecord, needle: str) -> str | None:
         if _contains(value, needle):
             return f"resource attribute {key!r}"
     return None
-

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..spans import SpanList
 from .._model import SpanRecord, record_from_readable
+from ..spans import SpanList
 
 if TYPE_CHECKING:
     from .._pipeline import Capture
@@ -33,7 +33,7 @@ class CapturedSpans(SpanList):
         count, cached = self._cache
         if count != len(raw):
             cached = cached[: min(count, len(raw))] + [
-                record_from_readable(s) for s in raw[min(count, len(raw)):]
+                record_from_readable(s) for s in raw[min(count, len(raw)) :]
             ]
             self._cache = (len(raw), cached)
         return list(cached)

@@ -19,6 +19,7 @@ A failing test that used ``tfy_spans`` gets a report section with the captured t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -116,8 +117,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     report = yield
     spans = item.stash.get(_SPANS_KEY, None)
     if spans is not None and report.when == "call" and report.failed:
-        try:
+        # A report section must never hide the real failure.
+        with contextlib.suppress(Exception):
             report.sections.append(("truefoundry-tracing spans", spans.snapshot().tree()))
-        except Exception:  # a report section must never hide the real failure
-            pass
     return report
