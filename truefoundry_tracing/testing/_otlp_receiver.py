@@ -293,6 +293,7 @@ def _tls_context(host: str, directory: str) -> tuple[ssl.SSLContext, str]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops bursts of concurrent exporters' SYNs
 
     def __init__(
         self,
@@ -353,12 +354,15 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "truefoundry-tracing-otlp-receiver"
     sys_version = ""
     timeout = _SOCKET_TIMEOUT
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: _Server
 
+    # Per-request state, reset by handle_one_request (one handler serves a keep-alive connection).
     _received_at: float = 0.0
     _body: bytes = b""
     _spans: tuple[SpanRecord, ...] = ()
     _answered: bool = False
+    _stale_headers: Any = None  # the previous request's headers, never to be recorded again
 
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
@@ -372,6 +376,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- request entry points ---------------------------------------------------------------
 
+    def handle_one_request(self) -> None:
+        self._received_at = 0.0
+        self._body = b""
+        self._spans = ()
+        self._answered = False
+        self._stale_headers = getattr(self, "headers", None)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self._received_at = time.time()  # the request line has just arrived
+        return super().parse_request()
+
     def do_POST(self) -> None:
         self._dispatch()
 
@@ -379,16 +395,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Only the stdlib calls this, for requests too malformed to reach _dispatch.
-        self._received_at = time.time()
-        self._body = b""
-        self._spans = ()
         self._record(code, message or "")
         super().send_error(code, message, explain)
 
     def handle_expect_100(self) -> bool:
         # Refuse an oversized body before the client starts sending it.
         if self._declared_length() > self.server.receiver._max_body_bytes:
-            self._received_at = time.time()
             limit = self.server.receiver._max_body_bytes
             self._reply(413, f"body exceeds the {limit}-byte limit", close=True)
             return False
@@ -397,10 +409,6 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the request ------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        self._received_at = time.time()
-        self._body = b""
-        self._spans = ()
-        self._answered = False
         try:
             self._route()
         except _Reject as rejection:
@@ -461,17 +469,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _apply_fault(self, fault: _Fault) -> bool:
         """Play a scripted fault; return True when the request should then be handled as usual."""
         receiver = self.server.receiver
+        decoded = self._try_decode() if fault.kind in ("respond", "reset") else None
+        self._spans = decoded or ()
         if fault.kind == "respond":
-            self._spans = self._try_decode()
             self._reply(
                 fault.status,
+                "scripted by respond_with()",
                 body=fault.body,
                 headers=dict(fault.headers),
-                accepted=bool(self._spans) and 200 <= fault.status < 300,
+                accepted=decoded is not None and 200 <= fault.status < 300,
             )
             return False
         if fault.kind == "reset":
-            self._spans = self._try_decode()
             self._reset()
             return False
         if fault.kind == "slow":
@@ -485,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._no_answer(f"hang() ended by {outcome} without an answer")
         return False
 
-    def _try_decode(self) -> tuple[SpanRecord, ...]:
+    def _try_decode(self) -> tuple[SpanRecord, ...] | None:
         try:
             spans, _ = _decode(
                 self._body,
@@ -494,7 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.receiver._max_body_bytes,
             )
         except _Reject:
-            return ()
+            return None
         return tuple(spans)
 
     # -- reading the body -------------------------------------------------------------------
@@ -573,7 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, status: int, reason: str, *, accepted: bool = False) -> ReceivedRequest:
         headers: dict[str, str] = {}
         message = getattr(self, "headers", None)
-        if message is not None:
+        if message is not None and message is not self._stale_headers:
             for name, value in message.items():
                 key = name.lower()
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
