@@ -32,7 +32,12 @@ _ANY = object()
 
 
 def as_records(spans: Iterable[Any]) -> list[SpanRecord]:
-    """Convert ReadableSpans (or SpanRecords, returned as they are) to SpanRecords."""
+    """Convert ReadableSpans (or SpanRecords, returned as they are) to SpanRecords.
+
+    Example:
+        >>> as_records([SpanRecord("x", "t", "1")])[0].name
+        'x'
+    """
     out: list[SpanRecord] = []
     for span in spans:
         out.append(span if isinstance(span, SpanRecord) else record_from_readable(span))
@@ -45,7 +50,14 @@ def _matches_step(span: SpanRecord, step: str) -> bool:
 
 
 class SpanList(Sequence[SpanRecord]):
-    """An immutable list of finished spans with lookups, structure and assertions."""
+    """An immutable list of finished spans with lookups, structure and assertions.
+
+    Example:
+        >>> spans = SpanList([SpanRecord("a.task", "t", "1",
+        ...                              attributes={"traceloop.span.kind": "task"})])
+        >>> spans.by_kind("task").names
+        ['a.task']
+    """
 
     def __init__(self, spans: Iterable[Any] = ()) -> None:
         self._fixed: list[SpanRecord] | None = as_records(spans)

@@ -20,6 +20,18 @@ class CapturedSpans(SpanList):
     """A live :class:`~truefoundry_tracing.spans.SpanList` of the spans finished so far.
 
     Every lookup reads the spans captured up to that moment; :meth:`snapshot` freezes them.
+
+    Example:
+        >>> from truefoundry_tracing import tool
+        >>> @tool
+        ... def ping() -> str:
+        ...     return "pong"
+        >>> with capture_spans() as spans:
+        ...     before = len(spans)
+        ...     _ = ping()
+        ...     after = len(spans)
+        >>> before, after
+        (0, 1)
     """
 
     def __init__(self, capture: Capture) -> None:
