@@ -329,10 +329,12 @@ class SpanList(Sequence[SpanRecord]):
             for s in self._items():
                 where = _find(s, value)
                 if where:
-                    raise AssertionError(
+                    hidden = "[FORBIDDEN VALUE]"
+                    message = (
                         f"a forbidden value (length {len(value)}) appears in span "
                         f"{s.name!r} at {where}.\nCaptured spans:\n{self._tree_or_none()}"
                     )
+                    raise AssertionError(message.replace(value, hidden))
 
     def assert_stream_complete(self, span: SpanRecord | None = None) -> None:
         """Assert a streaming LLM span ended after its last chunk and recorded the output."""
