@@ -310,7 +310,15 @@ def _plain_span(tracer: trace.Tracer, where: str) -> None:
             span.set_status(Status(StatusCode.ERROR, f"failed with {CANARY}"))
 
 
-WHERE = ["attribute", "attribute_list", "event", "status", "event_name", "attribute_key", "llm_model"]
+WHERE = [
+    "attribute",
+    "attribute_list",
+    "event",
+    "status",
+    "event_name",
+    "attribute_key",
+    "llm_model",
+]
 
 
 @pytest.mark.parametrize("where", WHERE)
