@@ -1,0 +1,64 @@
+"""Shared fixtures: a clean environment and tracing state per test, and real local servers.
+
+Every test starts with no ``TFY_*``, ``TRACELOOP_*`` or ``OTEL_*`` variable set (a developer's
+shell never leaks in) and with whatever ``init()`` it calls undone afterwards, so tests pass in
+any order and in any subset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    import openai
+
+    from truefoundry_tracing.testing import FakeLLMServer, OTLPReceiver
+
+_PREFIXES = ("TFY_", "TRACELOOP_", "OTEL_")
+OPENAI_TEST_KEY = "sk-test-not-a-real-key"
+
+
+@pytest.fixture(autouse=True)
+def _clean_tracing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No tracing variables from the shell; init() calls made by the test are undone after."""
+    for name in list(os.environ):
+        if name.upper().startswith(_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    from truefoundry_tracing import _api
+
+    saved = _api._save_state()
+    try:
+        yield
+    finally:
+        _api._restore_state(saved)
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    """A local OTLP/HTTP receiver (``receiver.url`` is its base URL)."""
+    from truefoundry_tracing.testing import OTLPReceiver
+
+    with OTLPReceiver() as server:
+        yield server
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLMServer]:
+    """A local OpenAI-compatible server (``llm.base_url`` for the client)."""
+    from truefoundry_tracing.testing import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def openai_client(llm: FakeLLMServer) -> Iterator[openai.OpenAI]:
+    """A real ``openai.OpenAI`` client talking to :func:`llm`, without retries."""
+    import openai
+
+    with openai.OpenAI(base_url=llm.base_url, api_key=OPENAI_TEST_KEY, max_retries=0) as client:
+        yield client
