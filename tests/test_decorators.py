@@ -780,12 +780,6 @@ def test_close_after_send_and_return_value_behave_as_undecorated(
     assert len(tfy_spans.by_name("ret.task")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a second consecutive throw() into a decorated generator is not forwarded to "
-    "the generator (decorators._traced_generator yields the item produced by gen.throw() "
-    "outside the try that forwards exceptions), so it raises instead of being caught",
-)
 def test_consecutive_throws_behave_as_undecorated(tfy_spans: CapturedSpans) -> None:
     script = [
         ("next", None),
@@ -837,11 +831,6 @@ async def test_async_generator_asend_behaves_as_undecorated(tfy_spans: CapturedS
     assert len(tfy_spans) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: athrow() into a decorated async generator closes the generator (aclose) and "
-    "re-raises instead of forwarding the exception, so a generator that handles it stops",
-)
 async def test_async_generator_athrow_behaves_as_undecorated(tfy_spans: CapturedSpans) -> None:
     script = [("asend", None), ("athrow", ValueError("x")), ("asend", 2), ("aclose", None)]
     expected = await adrive(aaccumulator(), script)
@@ -1026,11 +1015,6 @@ def test_a_10mb_string_is_truncated_with_a_marker(tfy_spans: CapturedSpans) -> N
     assert loads(span, OUTPUT).startswith("xxxx")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the documented 64 KiB cap is counted in characters (_serialize.MAX_CHARS), "
-    "not bytes: a 10 MB non-ASCII string renders to more than 64 KiB of UTF-8",
-)
 def test_a_10mb_non_ascii_string_stays_within_64_kib(tfy_spans: CapturedSpans) -> None:
     text = "\N{GRINNING FACE}" * (10 * 1024 * 1024 // 4)  # 10 MB in UTF-8
 
@@ -1305,11 +1289,6 @@ async def test_enabled_false_makes_plain_calls_and_zero_spans(
     assert len(tfy_spans) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with init(enabled=False) a decorated async generator drops values passed "
-    "with asend() (the disabled path iterates with 'async for' instead of forwarding)",
-)
 async def test_enabled_false_async_generator_asend_is_forwarded(
     tfy_spans: CapturedSpans,
 ) -> None:

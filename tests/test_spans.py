@@ -725,20 +725,9 @@ def test_llm_view_reads_tool_calls_of_both_generations() -> None:
     assert (old.input_tokens, old.output_tokens, old.total_tokens) == (5, 7, 12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: llm_view passes tool-call arguments through as written: a JSON string on "
-    "0.38.12 (gen_ai.completion.N.tool_calls.M.arguments) but an object in 0.62's "
-    "gen_ai.output.messages parts, so the same call reads differently",
-)
 def test_llm_view_tool_call_arguments_read_the_same_as_each_line_writes_them() -> None:
     assert llm_view(OLD_TOOL) == llm_view(new_tool({"city": "Paris"}, "tool_calls"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: llm_view does not normalize finish reasons: 0.62 writes the GenAI value "
-    "'tool_call' where 0.38.12 writes OpenAI's 'tool_calls' for the same response",
-)
 def test_llm_view_finish_reason_reads_the_same_as_each_line_writes_it() -> None:
     assert llm_view(OLD_TOOL) == llm_view(new_tool('{"city": "Paris"}', "tool_call"))

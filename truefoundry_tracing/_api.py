@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._context import FLAGS
-from ._settings import Settings, mask_secret, resolve
+from ._settings import Settings, resolve
 
 __all__ = ["TracingStatus", "flush", "init", "shutdown", "status"]
 
@@ -404,10 +404,6 @@ def shutdown(timeout: float | None = None) -> bool:
     return done
 
 
-def _describe_key(settings: Settings) -> str:
-    return mask_secret(settings.api_key)
-
-
 @dataclass(frozen=True)
 class _Saved:
     settings: Settings | None
@@ -415,6 +411,7 @@ class _Saved:
     stats: Any
     flags: tuple[bool, bool, Any]
     pipeline: tuple[Any, ...] | None
+    notices: tuple[bool, frozenset[str]]
 
 
 def _save_state() -> _Saved:
@@ -439,14 +436,18 @@ def _save_state() -> _Saved:
             _stats,
             (FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer),
             pipe_state,
+            (_banner_shown, frozenset(_warned)),
         )
 
 
 def _restore_state(saved: _Saved) -> None:
     """Undo every ``init()`` made since :func:`_save_state`; retire exporters it created."""
-    global _settings, _status, _stats
+    global _settings, _status, _stats, _banner_shown
     with _lock:
         _settings, _status, _stats = saved.settings, saved.status, saved.stats
+        _banner_shown = saved.notices[0]
+        _warned.clear()
+        _warned.update(saved.notices[1])
         FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer = saved.flags
         _set_content_env(saved.flags[1])
         if "truefoundry_tracing._pipeline" not in sys.modules:

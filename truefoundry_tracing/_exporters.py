@@ -76,6 +76,8 @@ class OTLPExporter(SpanExporter):
         self._failing = False
         self._deadline: float | None = None
         self._shutdown = False
+        self._abandoned = False
+        self._in_flight = 0
         self._session: Any = None
         self._pid = 0
 
@@ -100,14 +102,38 @@ class OTLPExporter(SpanExporter):
             self._warned.add(verdict.code)
             logger.warning("truefoundry_tracing: %s", verdict.message)
 
+    def abandon(self, queued: int = 0) -> int:
+        """Give up on delivery: count what is in flight, pending and ``queued`` as dropped.
+
+        Called when shutdown's time is up while an export is still blocked on the network.
+        Whatever that export or a later one does afterwards is no longer counted.
+        """
+        self._shutdown = True
+        if self._abandoned:
+            return 0
+        self._abandoned = True
+        lost = self._in_flight + len(self._pending) + queued
+        self._pending = []
+        with self.stats.lock:
+            self.stats.dropped += lost
+            self.stats.pending = 0
+        return lost
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
-            self.stats.add("dropped", len(spans))
+            if not self._abandoned:
+                self.stats.add("dropped", len(spans))
             return SpanExportResult.FAILURE
         with self._lock:
             batch = self._pending + list(spans)
             self._pending = []
-            verdict = self._send(batch)
+            self._in_flight = len(batch)
+            try:
+                verdict = self._send(batch)
+            finally:
+                self._in_flight = 0
+            if self._abandoned:
+                return SpanExportResult.SUCCESS if verdict.ok else SpanExportResult.FAILURE
             if verdict.ok:
                 self.stats.add("exported", len(batch))
                 if self._failing:
@@ -169,7 +195,7 @@ class OTLPExporter(SpanExporter):
             self.set_deadline(deadline)
             self.export([])
         self._shutdown = True
-        if self._pending:
+        if self._pending and not self._abandoned:
             self.stats.add("dropped", len(self._pending))
             self._pending = []
             self.stats.pending = 0

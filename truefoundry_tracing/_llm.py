@@ -33,7 +33,9 @@ _LLM_OPERATIONS = {
 class LLMMessage:
     """One message of an LLM call: its role, text, and any tool calls.
 
-    ``tool_calls`` holds dicts with ``name`` and ``arguments`` (a JSON string or dict).
+    ``tool_calls`` holds dicts with ``name`` and ``arguments``; arguments are a JSON string in
+    one canonical form (``json.dumps`` defaults) whichever line wrote them, or the raw value when
+    it is not JSON. Finish reasons use OpenAI's words (``tool_calls``, not GenAI's ``tool_call``).
     """
 
     role: str
@@ -121,6 +123,36 @@ def _int(value: Any) -> int | None:
         return None
 
 
+# The GenAI semantic conventions' finish reasons, read as the OpenAI API (and 0.38.12) writes them.
+_FINISH = {"tool_call": "tool_calls"}
+
+
+def _finish(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return _FINISH.get(text, text)
+
+
+def _arguments(value: Any) -> Any:
+    """Tool-call arguments as one canonical JSON string, whichever line wrote them."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _call(name: Any, arguments: Any) -> Mapping[str, Any]:
+    return {"name": name, "arguments": _arguments(arguments)}
+
+
 def _first(attrs: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         value = attrs.get(name)
@@ -144,7 +176,7 @@ def _parts_text(parts: Any) -> tuple[str | None, tuple[Mapping[str, Any], ...]]:
         if kind in ("text", "reasoning", None) and isinstance(part.get("content"), str):
             texts.append(part["content"])
         elif kind == "tool_call":
-            calls.append({"name": part.get("name"), "arguments": part.get("arguments")})
+            calls.append(_call(part.get("name"), part.get("arguments")))
         elif kind == "tool_call_response":
             texts.append(_to_text(part.get("response")))
     return ("".join(texts) if texts else None), tuple(calls)
@@ -171,23 +203,30 @@ def _messages_from_json(raw: Any) -> tuple[LLMMessage, ...]:
         else:
             content = item.get("content")
             text = content if isinstance(content, str) or content is None else _to_text(content)
-            calls = tuple(
-                {
-                    "name": (c.get("function") or c).get("name"),
-                    "arguments": (c.get("function") or c).get("arguments"),
-                }
-                for c in item.get("tool_calls") or ()
-                if isinstance(c, dict)
-            )
+            calls = _openai_tool_calls(item.get("tool_calls"))
         out.append(
             LLMMessage(
                 role=str(item.get("role", "unknown")),
                 content=text,
                 tool_calls=calls,
-                finish_reason=item.get("finish_reason"),
+                finish_reason=_finish(item.get("finish_reason")),
             )
         )
     return tuple(out)
+
+
+def _openai_tool_calls(raw: Any) -> tuple[Mapping[str, Any], ...]:
+    """Tool calls in OpenAI's message shape; anything malformed is skipped, never raised on."""
+    if not isinstance(raw, list):
+        return ()
+    calls: list[Mapping[str, Any]] = []
+    for c in raw:
+        if not isinstance(c, dict):
+            continue
+        fn = c.get("function")
+        source = fn if isinstance(fn, dict) else c
+        calls.append(_call(source.get("name"), source.get("arguments")))
+    return tuple(calls)
 
 
 def _messages_from_indexed(attrs: Mapping[str, Any], which: str) -> tuple[LLMMessage, ...]:
@@ -199,16 +238,14 @@ def _messages_from_indexed(attrs: Mapping[str, Any], which: str) -> tuple[LLMMes
     out: list[LLMMessage] = []
     for idx in sorted(rows):
         row = rows[idx]
-        calls: list[dict[str, Any]] = []
+        calls: list[Mapping[str, Any]] = []
         call_idx: dict[int, dict[str, Any]] = {}
         for key, value in row.items():
             cm = re.match(r"^tool_calls\.(\d+)\.(name|arguments|id)$", key)
             if cm:
                 call_idx.setdefault(int(cm.group(1)), {})[cm.group(2)] = value
         for i in sorted(call_idx):
-            calls.append(
-                {"name": call_idx[i].get("name"), "arguments": call_idx[i].get("arguments")}
-            )
+            calls.append(_call(call_idx[i].get("name"), call_idx[i].get("arguments")))
         content = row.get("content")
         if content is None and "user" in row:  # legacy completions write gen_ai.prompt.0.user
             content = row["user"]
@@ -217,7 +254,7 @@ def _messages_from_indexed(attrs: Mapping[str, Any], which: str) -> tuple[LLMMes
                 role=str(row.get("role", "user" if which == "prompt" else "assistant")),
                 content=None if content is None else _to_text(content),
                 tool_calls=tuple(calls),
-                finish_reason=row.get("finish_reason"),
+                finish_reason=_finish(row.get("finish_reason")),
             )
         )
     return tuple(out)
@@ -253,10 +290,11 @@ def llm_view(attributes: Mapping[str, Any]) -> LLMView:
     if total is None and input_tokens is not None and output_tokens is not None:
         total = input_tokens + output_tokens
     reasons = a.get("gen_ai.response.finish_reasons")
+    finish: tuple[str, ...]
     if isinstance(reasons, str):
-        finish: tuple[str, ...] = (reasons,)
+        finish = (_finish(reasons) or "",)
     elif isinstance(reasons, Sequence):
-        finish = tuple(str(r) for r in reasons)
+        finish = tuple(_finish(r) or "" for r in reasons)
     else:
         finish = tuple(m.finish_reason for m in outputs if m.finish_reason)
     streaming = _first(a, "gen_ai.is_streaming", "llm.is_streaming")

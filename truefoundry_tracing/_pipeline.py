@@ -268,7 +268,28 @@ class Pipeline:
             exporters = self.exporters
             self.root.delegates = ()
             self.exporters = []
-        return _bounded(lambda: _retire(old, timeout), exporters, timeout)
+        done = _bounded(lambda: _retire(old, timeout), exporters, timeout)
+        if not done:
+            _abandon(old)
+        return done
+
+
+def _abandon(processors: Sequence[SpanProcessor]) -> None:
+    """Count as dropped what a timed-out shutdown left queued or in flight."""
+    for proc in processors:
+        inner = getattr(proc, "_batch_processor", proc)
+        exporter = getattr(inner, "_exporter", None) or getattr(proc, "span_exporter", None)
+        abandon = getattr(exporter, "abandon", None)
+        if abandon is None:
+            continue
+        queue: Any = getattr(inner, "_queue", None)
+        if queue is None:
+            queue = getattr(proc, "queue", ())
+        try:
+            queued = len(queue)
+        except TypeError:
+            queued = 0
+        abandon(queued)
 
 
 def _retire(processors: Sequence[SpanProcessor], timeout: float) -> bool:

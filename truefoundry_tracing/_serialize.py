@@ -2,26 +2,30 @@
 
 Whatever a decorated function takes or returns (objects that are not JSON-serializable,
 recursive structures, bytes, a 10 MB string), :func:`to_json` returns valid JSON of at most
-:data:`MAX_CHARS` characters and never raises. Truncated strings end with a marker saying how
-much was cut; an over-long whole is replaced by ``{"truncated": true, ...}`` with a preview.
+:data:`MAX_BYTES` bytes of UTF-8 and never raises. Lone surrogates (which UTF-8 cannot encode,
+so the OTLP encoder would drop the attribute) become U+FFFD. Truncated strings end with a
+marker saying how much was cut; an over-long whole is replaced by ``{"truncated": true, ...}``
+with a preview.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_CHARS", "MAX_ITEMS", "MAX_STRING", "to_json"]
+__all__ = ["MAX_BYTES", "MAX_ITEMS", "MAX_STRING", "to_json"]
 
-#: Largest JSON text recorded for one input or output attribute.
-MAX_CHARS = 64 * 1024
+#: Largest JSON text, in bytes of UTF-8, recorded for one input or output attribute.
+MAX_BYTES = 64 * 1024
 #: Longest single string kept inside a rendering before it is cut.
 MAX_STRING = 16 * 1024
 #: Most items kept from one list, tuple, set or dict.
 MAX_ITEMS = 100
 _MAX_DEPTH = 10
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _cut(text: str, limit: int) -> str:
@@ -90,8 +94,15 @@ def _walk(value: Any, depth: int, seen: set[int]) -> Any:
         seen.discard(id(value))
 
 
-def to_json(value: Any, limit: int = MAX_CHARS) -> str:
-    """Render ``value`` as valid JSON of at most ``limit`` characters; never raises.
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def to_json(value: Any, limit: int = MAX_BYTES) -> str:
+    """Render ``value`` as valid JSON of at most ``limit`` bytes of UTF-8; never raises.
 
     Example:
         >>> to_json({"q": "hi", "raw": b"\\x00\\x01"})
@@ -103,23 +114,29 @@ def to_json(value: Any, limit: int = MAX_CHARS) -> str:
     try:
         text = json.dumps(value, default=_fallback, ensure_ascii=False, allow_nan=False)
         # Short enough that no string inside can be over MAX_STRING: the common, fast case.
-        if len(text) <= min(limit, MAX_STRING):
-            return text
+        if len(text) <= MAX_STRING:
+            data = _utf8(text)
+            if len(data) <= limit:
+                return data.decode("utf-8")
     except Exception:
         pass
     try:
         text = json.dumps(_walk(value, 0, set()), ensure_ascii=False)
     except Exception:
         text = json.dumps(f"<unrepresentable {type(value).__name__}>")
-    if len(text) <= limit:
-        return text
+    data = _utf8(text)
+    if len(data) <= limit:
+        return data.decode("utf-8")
     preview_len = max(0, limit - 120)
-    for _ in range(4):
-        out = json.dumps(
-            {"truncated": True, "length": len(text), "preview": text[:preview_len]},
-            ensure_ascii=False,
+    for _ in range(6):
+        preview = data[:preview_len].decode("utf-8", "ignore")
+        out = _utf8(
+            json.dumps(
+                {"truncated": True, "length": len(data), "preview": preview},
+                ensure_ascii=False,
+            )
         )
         if len(out) <= limit:
-            return out
+            return out.decode("utf-8")
         preview_len = max(0, preview_len - (len(out) - limit) - 16)
     return '{"truncated": true}'

@@ -293,6 +293,9 @@ def _check_header_value(name: str, value: str, source: str) -> None:
         )
 
 
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+
+
 def parse_traceloop_headers(raw: str, source: str = "TRACELOOP_HEADERS") -> dict[str, str]:
     """Parse a ``TRACELOOP_HEADERS``-style value: ``key=value`` pairs separated by commas.
 
@@ -311,16 +314,21 @@ def parse_traceloop_headers(raw: str, source: str = "TRACELOOP_HEADERS") -> dict
         if not item:
             continue
         key, sep, value = item.partition("=")
+        name, colon, rest = key.partition(":")
+        if colon and re.fullmatch(_TOKEN, name.strip()):
+            # Written in HTTP syntax ("Authorization: Bearer <key>"), as docs often show it.
+            key, sep, value = name, ":", rest + sep + value
         key = urllib.parse.unquote(key).strip().strip("\"'").strip()
         if not sep or not key:
             raise ConfigError(
                 f"{source} has an entry without 'name=value' (entry {len(out) + 1}); "
                 "write it as Authorization=Bearer <key>,TFY-Tracing-Project=<fqn>."
             )
-        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", key):
+        if not re.fullmatch(_TOKEN, key):
+            # The bad name is not quoted: in a mangled entry it may be part of the API key.
             raise ConfigError(
-                f"{source} names an invalid header {key!r}; header names are letters, digits "
-                "and '-'."
+                f"{source} has an invalid header name in entry {len(out) + 1}; header names "
+                "are letters, digits and '-', written as Authorization=Bearer <key>."
             )
         value = urllib.parse.unquote(value).strip().strip("\"'").strip()
         _check_header_value(key, value, source)
@@ -345,10 +353,8 @@ def _safe_url(url: str) -> str:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if parts.username or parts.password:
-        netloc = "***@" + (parts.hostname or "")
-        if parts.port:
-            netloc += f":{parts.port}"
+    if "@" in parts.netloc:
+        netloc = "***@" + parts.netloc.rpartition("@")[2]
         return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     return url
 

@@ -200,19 +200,25 @@ class _Yielded:
 
 
 def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any, Any]) -> Any:
-    """Drive ``gen`` step by step inside the span's context; end the span when it ends."""
+    """Drive ``gen`` step by step inside the span's context; end the span when it ends.
+
+    Every ``send()`` and ``throw()`` from the caller is forwarded to ``gen`` in the span's
+    context, so the decorated generator behaves exactly as the undecorated one.
+    """
     yielded = _Yielded()
     closed_early = True
     try:
+        thrown: BaseException | None = None
         to_send: Any = None
         while True:
             token = rt.attach(ctx)
             try:
-                item = gen.send(to_send)
+                item = gen.send(to_send) if thrown is None else gen.throw(thrown)
             except StopIteration as stop:
                 closed_early = False
                 return stop.value
             finally:
+                thrown = None
                 rt.detach(token)
             yielded.add(item)
             try:
@@ -224,17 +230,8 @@ def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any
                 finally:
                     rt.detach(token)
                 raise
-            except BaseException as exc:  # thrown into us: forward to the generator
-                token = rt.attach(ctx)
-                try:
-                    item = gen.throw(exc)
-                except StopIteration as stop:
-                    closed_early = False
-                    return stop.value
-                finally:
-                    rt.detach(token)
-                yielded.add(item)
-                to_send = yield item
+            except BaseException as exc:  # thrown into us: forward it on the next step
+                thrown = exc
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -261,47 +258,62 @@ def _wrap_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[..., An
 
 
 def _wrap_async_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[..., Any]:
+    # There is no ``yield from`` for async generators: the wrapper forwards asend(), athrow()
+    # and aclose() itself, step by step, in the span's context (or without one when disabled).
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        if not FLAGS.enabled:
-            async for item in fn(*args, **kwargs):
-                yield item
-            return
-        rt = _rt or _runtime()
+        traced = FLAGS.enabled
+        rt = (_rt or _runtime()) if traced else None
         agen = fn(*args, **kwargs)
-        span, ctx = entity.start(rt, args, kwargs)
+        span: Any = None
+        ctx: Any = None
+        token: Any = None
+        if rt is not None:
+            span, ctx = entity.start(rt, args, kwargs)
         yielded = _Yielded()
         closed_early = True
         try:
+            thrown: BaseException | None = None
             to_send: Any = None
             while True:
-                token = rt.attach(ctx)
+                token = rt.attach(ctx) if rt is not None else None
                 try:
-                    item = await agen.asend(to_send)
+                    if thrown is None:
+                        item = await agen.asend(to_send)
+                    else:
+                        item = await agen.athrow(thrown)
                 except StopAsyncIteration:
                     closed_early = False
                     return
                 finally:
-                    rt.detach(token)
-                yielded.add(item)
+                    thrown = None
+                    if rt is not None:
+                        rt.detach(token)
+                if rt is not None:
+                    yielded.add(item)
                 try:
                     to_send = yield item
-                except BaseException:  # closed, abandoned, or an exception thrown in
-                    token = rt.attach(ctx)
+                except GeneratorExit:
+                    token = rt.attach(ctx) if rt is not None else None
                     try:
                         await agen.aclose()
                     finally:
-                        rt.detach(token)
+                        if rt is not None:
+                            rt.detach(token)
                     raise
+                except BaseException as exc:  # thrown into us: forward it on the next step
+                    thrown = exc
         except GeneratorExit:
             raise
         except BaseException as exc:
             closed_early = False
-            _Entity.fail(rt, span, exc)
+            if rt is not None:
+                _Entity.fail(rt, span, exc)
             raise
         finally:
-            yielded.finish(rt, span, closed_early)
-            span.end()
+            if rt is not None:
+                yielded.finish(rt, span, closed_early)
+                span.end()
 
     return wrapper
 
