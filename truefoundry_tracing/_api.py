@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import os
 import sys
@@ -12,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _lifecycle as lifecycle
 from ._context import FLAGS
 from ._settings import Settings, resolve
 
@@ -25,7 +24,6 @@ _status: TracingStatus | None = None
 _applied: dict[str, Any] = {}
 _warned: set[str] = set()
 _banner_shown = False
-_atexit_registered = False
 _stats: Any = None
 # Set by the pytest plugin: environment values present when the test session started. Under
 # pytest those are ignored for the destination, so a developer's shell never makes tests send.
@@ -129,6 +127,7 @@ def init(
     redact: Callable[[str, Any], Any] | bool | None = None,
     allow_insecure: bool | None = None,
     timeout: float | None = None,
+    handle_sigterm: bool | None = None,
 ) -> TracingStatus:
     """Configure tracing for TrueFoundry (or a local default) in one call.
 
@@ -164,6 +163,7 @@ def init(
         redact=redact,
         allow_insecure=allow_insecure,
         timeout=timeout,
+        handle_sigterm=handle_sigterm,
         env=_effective_env(),
     )
     return _apply(settings)
@@ -176,6 +176,9 @@ def _apply(settings: Settings) -> TracingStatus:
             if note not in _warned:
                 _warned.add(note)
                 logger.warning("truefoundry_tracing: %s", note)
+        lifecycle.manage_sigterm(
+            settings.handle_sigterm and settings.enabled, shutdown, settings.timeout
+        )
         if (
             _settings is not None
             and _status is not None
@@ -269,7 +272,8 @@ def _apply(settings: Settings) -> TracingStatus:
         )
         _settings, _status = settings, status
         _show_banner(settings)
-        _register_exit()
+        lifecycle.register_exit(shutdown)
+        lifecycle.register_fork_hook(pipe.after_fork)
         return status
 
 
@@ -328,18 +332,6 @@ def _show_banner(settings: Settings) -> None:
         "truefoundry_tracing: traces stay on this machine and are printed below. "
         "Set TFY_HOST and TFY_API_KEY to send them to TrueFoundry.\n"
     )
-
-
-def _register_exit() -> None:
-    global _atexit_registered
-    if not _atexit_registered:
-        _atexit_registered = True
-        atexit.register(_at_exit)
-
-
-def _at_exit() -> None:
-    with contextlib.suppress(Exception):
-        shutdown()
 
 
 def status() -> TracingStatus | None:

@@ -188,6 +188,14 @@ class OTLPExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: drop the parent's retry buffer (the parent sends it) and socket."""
+        self._lock = threading.Lock()
+        self._pending = []
+        self._in_flight = 0
+        self._session = None
+        self.stats.pending = 0
+
     def shutdown(self, timeout_millis: float = 30000) -> None:
         """Send what is still pending within the time left, then stop."""
         deadline = time.monotonic() + max(0.0, timeout_millis / 1000)
@@ -240,6 +248,11 @@ class ConsoleTreeExporter(SpanExporter):
         for group in ready:
             self._print(group)
         return SpanExportResult.SUCCESS
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent prints the traces it had open, not the child."""
+        self._lock = threading.Lock()
+        self._open = OrderedDict()
 
     def _print(self, group: list[ReadableSpan]) -> None:
         try:

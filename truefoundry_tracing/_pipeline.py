@@ -262,6 +262,15 @@ class Pipeline:
     def flush(self, timeout: float) -> bool:
         return _bounded(lambda: self.root.force_flush(int(timeout * 1000)), self.exporters, timeout)
 
+    def after_fork(self) -> None:
+        """In a forked child: forget exporter state copied from the parent (never resend it)."""
+        self.lock = threading.RLock()
+        inline = [getattr(d, "span_exporter", None) for d in self.root.delegates]
+        for exp in [*self.exporters, *inline]:
+            reset = getattr(exp, "reset_after_fork", None)
+            if reset is not None:
+                reset()
+
     def shutdown(self, timeout: float) -> bool:
         with self.lock:
             old = self.root.delegates

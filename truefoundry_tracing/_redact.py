@@ -7,6 +7,7 @@ the secret it hides.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -74,6 +75,12 @@ def is_content_event(name: str) -> bool:
 class Redactor:
     """Rewrites attribute values: built-in secret patterns, exact secrets, a user hook.
 
+    The hook is called as ``hook(key, value)`` and returns the value to keep (None drops the
+    attribute). For an attribute holding JSON (LLM messages, decorated inputs and outputs) it
+    is then also called once per string inside the JSON, with the attribute's key, so it sees
+    message text as written rather than JSON-escaped. A hook that raises replaces the value
+    with :data:`MARKER`.
+
     Example:
         >>> r = Redactor(secrets=["tfy-key-0123456789"])
         >>> r.value("k", "token tfy-key-0123456789 and Bearer abcdefghijkl")
@@ -109,11 +116,37 @@ class Redactor:
         elif isinstance(value, (tuple, list)):
             value = tuple(self._text(v) if isinstance(v, str) else v for v in value)
         if self._hook is not None:
-            try:
-                value = self._hook(key, value)
-            except Exception:
-                value = MARKER
+            value = self._call(key, value)
+            if isinstance(value, str) and value[:1] in ("{", "["):
+                try:
+                    parsed = json.loads(value)
+                except ValueError:
+                    pass
+                else:
+                    new = self._leaves(key, parsed)
+                    if new == parsed:
+                        return value
+                    try:
+                        return json.dumps(new, ensure_ascii=False)
+                    except (TypeError, ValueError):  # the hook returned something unusable
+                        return MARKER
         return value
+
+    def _call(self, key: str, value: Any) -> Any:
+        assert self._hook is not None
+        try:
+            return self._hook(key, value)
+        except Exception:
+            return MARKER
+
+    def _leaves(self, key: str, node: Any) -> Any:
+        if isinstance(node, str):
+            return self._call(key, node)
+        if isinstance(node, list):
+            return [self._leaves(key, item) for item in node]
+        if isinstance(node, dict):
+            return {k: self._leaves(key, v) for k, v in node.items()}
+        return node
 
     def attributes(self, attrs: Mapping[str, Any], *, drop_content: bool) -> dict[str, Any] | None:
         """Redacted copy of ``attrs``, or None when nothing needed to change."""

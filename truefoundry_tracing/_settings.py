@@ -144,6 +144,13 @@ OPTIONS: tuple[Option, ...] = (
         "5.0",
         "Seconds an export, a flush or shutdown may take at most.",
     ),
+    Option(
+        "handle_sigterm",
+        ("TFY_TRACING_HANDLE_SIGTERM",),
+        "true",
+        "On SIGTERM, flush within `timeout` before the process ends, if the app installed no "
+        "SIGTERM handler of its own.",
+    ),
 )
 
 _OPTION_BY_NAME = {opt.name: opt for opt in OPTIONS}
@@ -197,6 +204,7 @@ class Settings:
     redact: Any = None
     allow_insecure: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    handle_sigterm: bool = True
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -491,6 +499,7 @@ def resolve(
     redact: Callable[[str, Any], Any] | bool | None = None,
     allow_insecure: bool | None = None,
     timeout: float | None = None,
+    handle_sigterm: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve ``init()``'s arguments and the environment into :class:`Settings`.
@@ -627,6 +636,7 @@ def resolve(
     trace_content_v = flag("trace_content", trace_content, True)
     enabled_v = flag("enabled", enabled, True)
     allow_insecure_v = flag("allow_insecure", allow_insecure, False)
+    handle_sigterm_v = flag("handle_sigterm", handle_sigterm, True)
 
     if sample_rate is not None:
         rate_v = _parse_rate(sample_rate, "sample_rate")
@@ -704,6 +714,7 @@ def resolve(
         redact=redact,
         allow_insecure=allow_insecure_v,
         timeout=timeout_v,
+        handle_sigterm=handle_sigterm_v,
         sources=sources,
         warnings=tuple(notes),
     )

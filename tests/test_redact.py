@@ -1,0 +1,274 @@
+"""Secrets never leave the process; the redaction hook reaches every attribute, JSON included.
+
+Canary strings stand in for secrets: each test asserts they appear nowhere a user or a
+collector could see them (logs, stdout/stderr, exception messages, reprs, OTLP bodies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import textwrap
+from typing import Any
+
+import openai
+import pytest
+
+import truefoundry_tracing as tt
+from truefoundry_tracing import task, workflow
+from truefoundry_tracing._redact import MARKER, Redactor
+from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer, OTLPReceiver
+
+CANARY_KEY = "tfy-canary-key-5b8e0c7d9a1f"
+
+BUILTIN_SECRETS = [
+    "Bearer abcdefghijklmnop0123",
+    "sk-proj-AbCdEfGhIjKlMnOpQrStUv",
+    "AKIAABCDEFGHIJKLMNOP",
+    "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7",
+    "xoxb-1234567890-abcdefghij",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    "AIza" + "S" * 35,
+]
+
+
+@pytest.mark.parametrize("secret", BUILTIN_SECRETS)
+def test_builtin_patterns_hide_common_key_formats(secret: str) -> None:
+    out = Redactor().value("any", f"before {secret} after")
+    assert out == f"before {MARKER} after"
+    # the marker never carries any part of what it hides
+    assert not any(secret[i : i + 6] in out for i in range(len(secret) - 5))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{'Authorization': 'Bearer tfy-canary-key-5b8e0c7d9a1f', 'X-TFY-METADATA': '{}'}",
+        '{"authorization": "tfy-canary-key-5b8e0c7d9a1f", "x-tfy-metadata": "{}"}',
+        "{'api-key': 'tfy-canary-key-5b8e0c7d9a1f', 'cookie': 'tfy-canary-key-5b8e0c7d9a1f'}",
+    ],
+)
+def test_header_dicts_lose_their_secret_values_and_keep_the_rest(raw: str) -> None:
+    out = Redactor().value("gen_ai.headers", raw)
+    assert CANARY_KEY not in out
+    assert MARKER in out
+    assert out.lower().count("metadata") == raw.lower().count("metadata")
+
+
+def test_exact_secrets_are_hidden_even_without_a_known_shape() -> None:
+    r = Redactor(secrets=["plain-secret-value"])
+    assert r.value("k", "x plain-secret-value y") == f"x {MARKER} y"
+    assert r.value("k", ("a", "plain-secret-value")) == ("a", MARKER)
+
+
+def test_the_hook_sees_text_inside_json_as_written() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def hook(key: str, value: Any) -> Any:
+        seen.append((key, value))
+        return value.replace("4111 1111 1111 1111", "<card>") if isinstance(value, str) else value
+
+    # ensure_ascii JSON, as instrumentations write it: the card sits next to escaped text
+    messages = json.dumps([{"role": "user", "content": "pay with 4111 1111 1111 1111 — merci"}])
+    out = Redactor(hook=hook).value("gen_ai.input.messages", messages)
+    assert json.loads(out) == [{"role": "user", "content": "pay with <card> — merci"}]
+    assert ("gen_ai.input.messages", "user") in seen
+
+
+def test_a_failing_hook_hides_the_value_instead_of_breaking_export() -> None:
+    def hook(key: str, value: Any) -> Any:
+        raise RuntimeError("bug in user hook")
+
+    r = Redactor(hook=hook)
+    assert r.value("k", "text") == MARKER
+    assert r.value("k", '{"a": "text"}') == MARKER
+
+
+def test_hook_returning_none_drops_the_attribute(tfy_spans: CapturedSpans) -> None:
+    tt.init(console=False, redact=lambda k, v: None if k == "traceloop.entity.input" else v)
+
+    @task(name="dropper")
+    def dropper(x: str) -> str:
+        return x
+
+    dropper("hello")
+    span = tfy_spans.one("dropper.task")
+    assert "traceloop.entity.input" not in span.attributes
+    assert "traceloop.entity.output" in span.attributes
+
+
+def mask_card(key: str, value: Any) -> Any:
+    return value.replace("4111-1111", "XXXX") if isinstance(value, str) else value
+
+
+def test_redact_hook_reaches_llm_messages_before_export(
+    receiver: OTLPReceiver, llm: FakeLLMServer
+) -> None:
+    tt.init("redact", host=receiver.url, api_key=CANARY_KEY, disable_batch=True, redact=mask_card)
+    client = openai.OpenAI(base_url=llm.base_url, api_key="sk-local-test", max_retries=0)
+
+    @workflow(name="pay")
+    def pay() -> str:
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "card 4111-1111 please"}],
+        )
+        return reply.choices[0].message.content or ""
+
+    assert "4111-1111" in pay()  # the app itself sees the real text (FakeLLMServer echoes)
+    tt.flush(timeout=5)
+    spans = receiver.wait_for_spans(2)
+    assert {s.name for s in spans} >= {"pay.workflow", "openai.chat"}
+    for request in receiver.requests:
+        assert b"4111-1111" not in request.body
+        assert CANARY_KEY.encode() not in request.body
+    assert any(b"XXXX" in r.body for r in receiver.requests)
+
+
+def test_redact_false_turns_the_builtin_patterns_off(tfy_spans: CapturedSpans) -> None:
+    tt.init(console=False, redact=False)
+
+    @task(name="raw")
+    def raw(x: str) -> str:
+        return x
+
+    raw(BUILTIN_SECRETS[1])
+    assert BUILTIN_SECRETS[1] in str(tfy_spans.one("raw.task").attributes["traceloop.entity.input"])
+
+
+def test_builtin_patterns_apply_to_decorated_inputs(tfy_spans: CapturedSpans) -> None:
+    @task(name="leaky")
+    def leaky(token: str) -> str:
+        return "ok"
+
+    leaky(BUILTIN_SECRETS[0])
+    tfy_spans.assert_absent("abcdefghijklmnop0123")
+
+
+# --------------------------------------------------------------------------------------------
+# a canary key through every configuration path, over a whole run that includes failures
+# --------------------------------------------------------------------------------------------
+
+CANARY_RUN = """
+import logging, os, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+import openai
+import truefoundry_tracing as tt
+from truefoundry_tracing import task, workflow
+
+KEY = {key!r}
+kwargs = {kwargs}
+status = tt.init("canary", disable_batch=True, timeout=2, **kwargs)
+print(repr(status)); print(status.describe()); print(status.headers)
+
+@task
+def step(text):
+    return text.upper()
+
+@workflow(name="canary_run")
+def run():
+    step("hello")
+    client = openai.OpenAI(base_url=os.environ["LLM_URL"], api_key="sk-local-test", max_retries=0)
+    client.chat.completions.create(
+        model="m", messages=[{{"role": "user", "content": "hi"}}],
+        extra_headers={{"Authorization": "Bearer " + KEY, "X-Api-Key": KEY}},
+    )
+    raise ValueError("app error")
+
+try:
+    run()
+except ValueError as exc:
+    print("caught", exc)
+
+# a configuration error made with the key in force
+try:
+    tt.init("canary", sample_rate=7, **kwargs)
+except tt.ConfigError as exc:
+    print("config error:", exc)
+try:
+    tt.init("canary", host="http://collector.example.com", api_key=KEY)
+except tt.ConfigError as exc:
+    print("config error:", exc)
+tt.flush(timeout=3)
+print(repr(tt.status()))
+tt.shutdown(timeout=3)
+"""
+
+PATHS = {
+    "argument": ({"host": "RECEIVER", "api_key": "KEY"}, {}),
+    "TFY_API_KEY": ({}, {"TFY_HOST": "RECEIVER", "TFY_API_KEY": "KEY"}),
+    "TRACELOOP_API_KEY": ({}, {"TRACELOOP_BASE_URL": "RECEIVER", "TRACELOOP_API_KEY": "KEY"}),
+    "TRACELOOP_HEADERS": (
+        {},
+        {"TRACELOOP_BASE_URL": "RECEIVER", "TRACELOOP_HEADERS": "Authorization=Bearer KEY"},
+    ),
+}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("answer", [200, 401])
+def test_canary_key_never_appears_anywhere(
+    receiver: OTLPReceiver, llm: FakeLLMServer, path: str, answer: int
+) -> None:
+    if answer != 200:
+        receiver.respond_with(answer)
+    arg_template, env_template = PATHS[path]
+
+    def fill(value: str) -> str:
+        return value.replace("RECEIVER", receiver.url).replace("KEY", CANARY_KEY)
+
+    kwargs = {k: fill(v) for k, v in arg_template.items()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFY_", "TRACELOOP_"))}
+    env.update({k: fill(v) for k, v in env_template.items()})
+    env["LLM_URL"] = llm.base_url
+    with tempfile.TemporaryDirectory() as tmp:
+        script = pathlib.Path(tmp, "canary.py")
+        script.write_text(textwrap.dedent(CANARY_RUN.format(key=CANARY_KEY, kwargs=kwargs)))
+        proc = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "caught app error" in proc.stdout
+    assert proc.stdout.count("config error:") == 2
+    output = proc.stdout + proc.stderr
+    assert CANARY_KEY not in output
+    assert CANARY_KEY[-4:] in output  # the masked form does show, so a user can tell keys apart
+    assert receiver.requests, "nothing was exported"
+    # Only the Authorization header carries the key; no body does.
+    for request in receiver.requests:
+        assert CANARY_KEY.encode() not in request.body
+        assert request.headers.get("authorization") == f"Bearer {CANARY_KEY}"
+    names = {span.name for r in receiver.requests for span in r.spans}
+    assert {"canary_run.workflow", "step.task", "openai.chat"} <= names
+    # the LLM call reached the model with its headers intact: redaction is for spans only
+    (call,) = llm.requests
+    assert call.headers.get("x-api-key") == CANARY_KEY
+
+
+def test_header_values_with_line_breaks_are_refused_at_configuration() -> None:
+    for bad in ("Bearer a\r\nX-Evil: 1", "a\nb"):
+        with pytest.raises(tt.ConfigError) as info:
+            tt.init(host="http://127.0.0.1:9", headers={"X-Team": bad})
+        assert "X-Team" in str(info.value)
+        assert bad not in str(info.value)
+    with pytest.raises(tt.ConfigError, match="TRACELOOP_HEADERS"):
+        from truefoundry_tracing._settings import resolve
+
+        resolve(env={"TRACELOOP_HEADERS": "Authorization=Bearer a%0D%0AX-Evil: 1"})
+
+
+def test_a_key_over_plain_http_to_a_remote_host_is_refused_unless_allowed() -> None:
+    with pytest.raises(tt.ConfigError) as info:
+        tt.init(host="http://collector.example.com", api_key=CANARY_KEY)
+    message = str(info.value)
+    assert "allow_insecure" in message and "TFY_TRACING_ALLOW_INSECURE" in message
+    assert CANARY_KEY not in message
+    status = tt.init(
+        host="http://collector.example.com", api_key=CANARY_KEY, allow_insecure=True, timeout=1
+    )
+    assert status.traces_url == "http://collector.example.com/api/otel/v1/traces"
+    tt.shutdown(timeout=0.5)
