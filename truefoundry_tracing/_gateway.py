@@ -234,7 +234,7 @@ def gateway_headers(
             )
         md[LOG_REQUEST_KEY] = "true" if log_request else "false"
     headers: dict[str, str] = {}
-    if md or metadata is not None:
+    if md:
         headers[METADATA_HEADER] = serialize_metadata(md)
     if logging_config is not None:
         headers[LOGGING_CONFIG_HEADER] = _logging_config(logging_config)
