@@ -9,7 +9,12 @@ import pytest
 import truefoundry_tracing
 import truefoundry_tracing.testing
 
-PUBLIC_MODULES = ["truefoundry_tracing", "truefoundry_tracing.testing", "truefoundry_tracing.spans"]
+PUBLIC_MODULES = [
+    "truefoundry_tracing",
+    "truefoundry_tracing.gateway",
+    "truefoundry_tracing.testing",
+    "truefoundry_tracing.spans",
+]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
@@ -31,7 +36,10 @@ def test_top_level_surface_is_the_documented_one() -> None:
         "agent",
         "association_properties",
         "flush",
+        "gateway_headers",
+        "gateway_metadata",
         "init",
+        "parse_metadata",
         "shutdown",
         "status",
         "task",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._api import TracingStatus, flush, init, shutdown, status
     from ._context import association_properties
     from ._errors import ConfigError, MissingDependencyError, TracingError
+    from ._gateway import gateway_headers, gateway_metadata, parse_metadata
     from .decorators import agent, task, tool, workflow
 
 __all__ = [
@@ -35,7 +36,10 @@ __all__ = [
     "agent",
     "association_properties",
     "flush",
+    "gateway_headers",
+    "gateway_metadata",
     "init",
+    "parse_metadata",
     "shutdown",
     "status",
     "task",
@@ -53,6 +57,9 @@ _LAZY = {
     "ConfigError": "._errors",
     "MissingDependencyError": "._errors",
     "TracingError": "._errors",
+    "gateway_headers": "._gateway",
+    "gateway_metadata": "._gateway",
+    "parse_metadata": "._gateway",
     "workflow": ".decorators",
     "task": ".decorators",
     "agent": ".decorators",
