@@ -69,3 +69,28 @@ def test_config_error_is_a_value_error_and_a_tracing_error() -> None:
     assert issubclass(truefoundry_tracing.ConfigError, ValueError)
     assert issubclass(truefoundry_tracing.ConfigError, truefoundry_tracing.TracingError)
     assert issubclass(truefoundry_tracing.MissingDependencyError, ImportError)
+
+
+def _public_members(cls: type) -> list[tuple[str, object]]:
+    """Methods and properties a class defines itself (inherited ones are checked on their own)."""
+    out: list[tuple[str, object]] = []
+    for name, value in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        target = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+        if callable(target):
+            out.append((name, target))
+    return out
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_public_method_and_property_has_a_docstring(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    undocumented = [
+        f"{name}.{member}"
+        for name in module.__all__
+        if isinstance(getattr(module, name), type)
+        for member, target in _public_members(getattr(module, name))
+        if not (getattr(target, "__doc__", None) or "").strip()
+    ]
+    assert not undocumented, f"{module_name}: no docstring on {undocumented}"
