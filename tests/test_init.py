@@ -371,12 +371,6 @@ def test_new_settings_apply_to_spans_started_afterwards(receiver: OTLPReceiver) 
         assert len(second.spans) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: init(instruments=['unknown']) raises ConfigError only after swapping the "
-    "pipeline (new resource/app name, console processor installed), so the failed call "
-    "half-applies its settings while status() still reports the old ones",
-)
 def test_failed_init_leaves_the_previous_configuration(receiver: OTLPReceiver) -> None:
     before = tt.init("kept-app", host=receiver.url, api_key=KEY, disable_batch=True, console=False)
     with pytest.raises(tt.ConfigError, match="not-a-library"):
@@ -712,13 +706,6 @@ def reinit_stages() -> list[dict[str, Any]]:
     return stages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: init(instruments=['requests']) after a default init() reports instruments="
-    "('requests',) but openai calls are still traced: traceloop's OpenAIInstrumentor."
-    "_uninstrument() silently unwraps nothing (dotted 'Completions.create' attribute), and "
-    "_instruments.apply() trusts it instead of keeping it and warning what stayed",
-)
 def test_narrowing_instruments_on_reinit_is_reported_truthfully(
     reinit_stages: list[dict[str, Any]],
 ) -> None:
@@ -727,12 +714,6 @@ def test_narrowing_instruments_on_reinit_is_reported_truthfully(
     assert still_traced == ("openai" in narrowed["instruments"]), narrowed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: default init() -> init(instruments=['requests']) -> default init() wraps "
-    "openai a second time (the first wrapper was never removed), so every chat call yields "
-    "two openai.chat spans from then on",
-)
 def test_reinit_never_duplicates_llm_spans(reinit_stages: list[dict[str, Any]]) -> None:
     assert [stage["llm_spans"] for stage in reinit_stages] == [1, reinit_stages[1]["llm_spans"], 1]
 

@@ -631,12 +631,6 @@ def test_an_invalid_header_name_is_not_quoted_back() -> None:
         ({}, {"TFY_TRACING_INSTRUMENTS": "openai,not-a-library"}, "TFY_TRACING_INSTRUMENTS"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: resolve() does not check instrument names; an unknown one is only rejected "
-    "by init() after it has already swapped the pipeline, and the message names "
-    "'instruments' even when the value came from TFY_TRACING_INSTRUMENTS",
-)
 def test_unknown_instrument_is_a_config_error(
     kwargs: dict[str, Any], env: dict[str, str], names: str
 ) -> None:

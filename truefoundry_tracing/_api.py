@@ -8,11 +8,14 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _lifecycle as lifecycle
 from ._context import FLAGS
 from ._settings import Settings, resolve
+
+if TYPE_CHECKING:
+    from ._instruments import InstrumentOutcome
 
 __all__ = ["TracingStatus", "flush", "init", "shutdown", "status"]
 
@@ -21,7 +24,6 @@ logger = logging.getLogger("truefoundry_tracing")
 _lock = threading.RLock()
 _settings: Settings | None = None
 _status: TracingStatus | None = None
-_applied: dict[str, Any] = {}
 _warned: set[str] = set()
 _banner_shown = False
 _stats: Any = None
@@ -35,6 +37,9 @@ _DESTINATION_VARS = ("TFY_HOST", "TFY_BASE_URL", "TFY_TRACING_ENDPOINT", "TRACEL
 class TracingStatus:
     """What ``init()`` put in force. ``repr()`` masks the API key.
 
+    ``instruments`` names the libraries being traced; ``instrument_report`` says, for every
+    library considered, whether it was applied or why not (not installed, unavailable with
+    this traceloop-sdk, incompatible versions, failed with the error).
     ``exported``, ``dropped`` and ``pending`` are live counters of the OTLP exporter;
     ``last_error`` is the latest export failure, in words, with its fix.
 
@@ -60,6 +65,7 @@ class TracingStatus:
     provider: str
     sources: Mapping[str, str]
     warnings: tuple[str, ...] = ()
+    instrument_report: tuple[InstrumentOutcome, ...] = ()
     _stats: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -246,10 +252,9 @@ def _apply(settings: Settings) -> TracingStatus:
         FLAGS.trace_content = settings.trace_content
         FLAGS.tracer = pipe.tracer
 
-        applied: tuple[str, ...] = ()
-        skipped: dict[str, str] = {}
+        report = _instruments.Report(())
         if settings.enabled:
-            applied, skipped = _instruments.apply(settings.instruments, provider, _applied)
+            report = _instruments.apply(settings.instruments, provider)
             _ensure_threading()
 
         status = TracingStatus(
@@ -263,11 +268,12 @@ def _apply(settings: Settings) -> TracingStatus:
             sample_rate=settings.sample_rate,
             trace_content=settings.trace_content,
             console=settings.console,
-            instruments=applied,
-            skipped_instruments=skipped,
+            instruments=report.applied,
+            skipped_instruments=report.skipped,
             provider=pipe.provider_note,
             sources=dict(settings.sources),
             warnings=settings.warnings,
+            instrument_report=report.outcomes,
             _stats=_stats,
         )
         _settings, _status = settings, status

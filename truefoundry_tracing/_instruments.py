@@ -1,50 +1,128 @@
-"""Which libraries ``init()`` instruments, and how.
+"""Which libraries ``init()`` instruments, and what happened to each.
 
 By default: every LLM provider, agent framework and vector database in :data:`DEFAULT` whose
-library is installed (traceloop's instrumentations). Generic HTTP and database instrumentations
-(:data:`OPT_IN`) only when named. Each outcome is reported: applied, or skipped with the reason.
+distribution is installed, through the instrumentation traceloop-sdk ships for it. Generic HTTP
+and database instrumentations (:data:`OPT_IN`) only when named. Every library gets an
+:class:`InstrumentOutcome` in the status ``init()`` returns: applied, or why not.
+
+traceloop's instrumentations cannot be taken off a running process reliably (several
+``_uninstrument`` methods unwrap nothing), so once applied they stay applied: a later
+``init()`` that no longer asks for them reports them as ``kept`` and warns once, and one that
+asks again never wraps a library twice.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULT", "KNOWN", "OPT_IN", "Instrumentation", "apply", "check_names"]
+__all__ = [
+    "DEFAULT",
+    "KNOWN",
+    "OPT_IN",
+    "InstrumentOutcome",
+    "Instrumentation",
+    "Report",
+    "apply",
+    "check_names",
+]
 
 logger = logging.getLogger("truefoundry_tracing")
+
+State = Literal["applied", "kept", "not installed", "unavailable", "incompatible", "failed"]
 
 
 @dataclass(frozen=True)
 class Instrumentation:
-    """One library we know how to instrument."""
+    """One library ``init()`` knows how to instrument."""
 
     name: str
-    detect: str  # module whose presence means the library is installed
-    module: str  # instrumentation package
+    dists: tuple[str, ...]  # distributions, any of which means the library is installed
+    module: str  # module of the instrumentation
     cls: str
+    removable: bool = False  # its uninstrument() really unwraps (OpenTelemetry contrib ones)
+
+    @property
+    def package(self) -> str:
+        """The distribution that provides the instrumentation."""
+        return "opentelemetry-instrumentation-" + self.module.rsplit(".", 1)[-1].replace("_", "-")
 
 
-def _i(name: str, detect: str, module: str, cls: str) -> Instrumentation:
-    return Instrumentation(name, detect, "opentelemetry.instrumentation." + module, cls)
+@dataclass(frozen=True)
+class InstrumentOutcome:
+    """What ``init()`` did about one library.
+
+    ``state`` is ``applied``; ``kept`` (applied by an earlier ``init()``, no longer asked
+    for, still active); ``not installed``; ``unavailable`` (this traceloop-sdk ships no
+    instrumentation for it); ``incompatible`` (versions that do not work together, named in
+    ``reason``); or ``failed`` (the instrumentation raised; the error is in ``reason``).
+
+    Example:
+        >>> o = InstrumentOutcome("langchain", "not installed", "langchain-core is not installed.")
+        >>> o.active, str(o)
+        (False, 'langchain: not installed (langchain-core is not installed.)')
+    """
+
+    name: str
+    state: State
+    reason: str = ""
+    library_version: str | None = None
+    instrumentation_version: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when calls to the library are traced (``applied`` or ``kept``)."""
+        return self.state in ("applied", "kept")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state}" + (f" ({self.reason})" if self.reason else "")
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every outcome of one ``init()``, in table order."""
+
+    outcomes: tuple[InstrumentOutcome, ...]
+
+    @property
+    def applied(self) -> tuple[str, ...]:
+        """Names of the libraries being traced."""
+        return tuple(o.name for o in self.outcomes if o.active)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Name to reason, for every library not traced."""
+        return {o.name: f"{o.state}: {o.reason}" for o in self.outcomes if not o.active}
+
+
+def _i(name: str, dists: str | tuple[str, ...], module: str, cls: str) -> Instrumentation:
+    return Instrumentation(
+        name,
+        (dists,) if isinstance(dists, str) else dists,
+        "opentelemetry.instrumentation." + module,
+        cls,
+    )
 
 
 DEFAULT: tuple[Instrumentation, ...] = (
+    # model providers
     _i("openai", "openai", "openai", "OpenAIInstrumentor"),
     _i("anthropic", "anthropic", "anthropic", "AnthropicInstrumentor"),
     _i("bedrock", "boto3", "bedrock", "BedrockInstrumentor"),
     _i("sagemaker", "boto3", "sagemaker", "SageMakerInstrumentor"),
-    _i("vertexai", "vertexai", "vertexai", "VertexAIInstrumentor"),
+    _i("vertexai", "google-cloud-aiplatform", "vertexai", "VertexAIInstrumentor"),
     _i(
         "google_generativeai",
-        "google.generativeai",
+        ("google-genai", "google-generativeai"),
         "google_generativeai",
         "GoogleGenerativeAiInstrumentor",
     ),
@@ -55,60 +133,108 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("together", "together", "together", "TogetherAiInstrumentor"),
     _i("replicate", "replicate", "replicate", "ReplicateInstrumentor"),
     _i("transformers", "transformers", "transformers", "TransformersInstrumentor"),
-    _i("watsonx", "ibm_watson_machine_learning", "watsonx", "WatsonxInstrumentor"),
-    _i("alephalpha", "aleph_alpha_client", "alephalpha", "AlephAlphaInstrumentor"),
+    _i(
+        "watsonx",
+        ("ibm-watsonx-ai", "ibm-watson-machine-learning"),
+        "watsonx",
+        "WatsonxInstrumentor",
+    ),
+    _i("alephalpha", "aleph-alpha-client", "alephalpha", "AlephAlphaInstrumentor"),
     _i("litellm", "litellm", "litellm", "LiteLLMInstrumentor"),
     _i("voyageai", "voyageai", "voyageai", "VoyageAIInstrumentor"),
-    _i("writer", "writerai", "writer", "WriterInstrumentor"),
-    _i("langchain", "langchain_core", "langchain", "LangchainInstrumentor"),
-    _i("llama_index", "llama_index.core", "llamaindex", "LlamaIndexInstrumentor"),
+    _i("writer", "writer-sdk", "writer", "WriterInstrumentor"),
+    # agent frameworks (LangGraph runs on langchain-core, so one instrumentation covers both)
+    _i("langchain", "langchain-core", "langchain", "LangchainInstrumentor"),
+    _i("llama_index", ("llama-index-core", "llama-index"), "llamaindex", "LlamaIndexInstrumentor"),
     _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
-    _i("haystack", "haystack", "haystack", "HaystackInstrumentor"),
-    _i("openai_agents", "agents", "openai_agents", "OpenAIAgentsInstrumentor"),
+    _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
+    _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor"),
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
     _i("mcp", "mcp", "mcp", "McpInstrumentor"),
+    # vector databases
     _i("chroma", "chromadb", "chromadb", "ChromaInstrumentor"),
-    _i("pinecone", "pinecone", "pinecone", "PineconeInstrumentor"),
-    _i("qdrant", "qdrant_client", "qdrant", "QdrantInstrumentor"),
-    _i("weaviate", "weaviate", "weaviate", "WeaviateInstrumentor"),
+    _i("pinecone", ("pinecone", "pinecone-client"), "pinecone", "PineconeInstrumentor"),
+    _i("qdrant", "qdrant-client", "qdrant", "QdrantInstrumentor"),
+    _i("weaviate", "weaviate-client", "weaviate", "WeaviateInstrumentor"),
     _i("milvus", "pymilvus", "milvus", "MilvusInstrumentor"),
     _i("lancedb", "lancedb", "lancedb", "LanceInstrumentor"),
     _i("marqo", "marqo", "marqo", "MarqoInstrumentor"),
 )
 
-OPT_IN: tuple[Instrumentation, ...] = (
-    _i("requests", "requests", "requests", "RequestsInstrumentor"),
-    _i("urllib3", "urllib3", "urllib3", "URLLib3Instrumentor"),
-    _i("httpx", "httpx", "httpx", "HTTPXClientInstrumentor"),
-    _i("sqlalchemy", "sqlalchemy", "sqlalchemy", "SQLAlchemyInstrumentor"),
-    _i("redis", "redis", "redis", "RedisInstrumentor"),
+OPT_IN: tuple[Instrumentation, ...] = tuple(
+    Instrumentation(i.name, i.dists, i.module, i.cls, removable=True)
+    for i in (
+        _i("requests", "requests", "requests", "RequestsInstrumentor"),
+        _i("urllib3", "urllib3", "urllib3", "URLLib3Instrumentor"),
+        _i("httpx", "httpx", "httpx", "HTTPXClientInstrumentor"),
+        _i("sqlalchemy", "sqlalchemy", "sqlalchemy", "SQLAlchemyInstrumentor"),
+        _i("redis", "redis", "redis", "RedisInstrumentor"),
+        _i("pymysql", "pymysql", "pymysql", "PyMySQLInstrumentor"),
+    )
 )
 
 KNOWN: dict[str, Instrumentation] = {i.name: i for i in DEFAULT + OPT_IN}
 _ALIASES = {
     "crew": "crewai",
+    "langgraph": "langchain",
     "llamaindex": "llama_index",
+    "llama-index": "llama_index",
     "mistralai": "mistral",
     "chromadb": "chroma",
+    "gemini": "google_generativeai",
     "google_genai": "google_generativeai",
+    "openai-agents": "openai_agents",
 }
 
+# Live instrumentor per name, and outcomes that must not be retried (a failed instrument()
+# may have wrapped half of a library; trying again would wrap that half twice).
+_active: dict[str, tuple[Any, InstrumentOutcome]] = {}
+_final: dict[str, InstrumentOutcome] = {}
+_warned: set[str] = set()
+_lock = threading.Lock()
 
-def check_names(names: Iterable[str]) -> tuple[str, ...]:
-    """Canonical names for ``instruments=``; ConfigError naming the unknown ones."""
+
+def check_names(names: Iterable[str], setting: str = "instruments") -> tuple[str, ...]:
+    """Canonical names for ``instruments=``, or ConfigError naming the unknown ones.
+
+    Example:
+        >>> check_names(["OpenAI", "langgraph", "llamaindex"])
+        ('openai', 'langchain', 'llama_index')
+    """
     out: list[str] = []
+    unknown: list[str] = []
     for raw in names:
-        name = _ALIASES.get(raw, raw)
-        if name not in KNOWN:
-            raise ConfigError(
-                f"instruments names an unknown library {raw!r}; known names are: "
-                f"{', '.join(sorted(KNOWN))}."
-            )
-        out.append(name)
+        key = raw.strip().lower()
+        name = _ALIASES.get(key, key)
+        if name in KNOWN:
+            out.append(name)
+        elif key:
+            unknown.append(raw)
+    if unknown:
+        listed = ", ".join(repr(u) for u in unknown)
+        raise ConfigError(
+            f"{setting} names unknown libraries: {listed}. Use names from this list: "
+            f"{', '.join(sorted(KNOWN))}."
+        )
     return tuple(dict.fromkeys(out))
 
 
-def _installed(module: str) -> bool:
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _installed_dist(inst: Instrumentation) -> tuple[str, str] | None:
+    for dist in inst.dists:
+        found = _version(dist)
+        if found is not None:
+            return dist, found
+    return None
+
+
+def _module_available(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -122,9 +248,9 @@ async def _no_upload(*_args: Any, **_kwargs: Any) -> str:
 
 def _construct(cls: Any) -> Any:
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params: Mapping[str, Any] = inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
+        params = {}
     kwargs: dict[str, Any] = {}
     if "upload_base64_image" in params:
         kwargs["upload_base64_image"] = _no_upload
@@ -135,49 +261,156 @@ def _construct(cls: Any) -> Any:
     return cls(**kwargs)
 
 
-def apply(
-    names: tuple[str, ...] | None,
-    tracer_provider: Any,
-    applied: dict[str, Any],
-) -> tuple[tuple[str, ...], dict[str, str]]:
-    """Instrument the requested (or, with None, the default installed) libraries.
+def _conflict_reason(conflict: Any, inst: Instrumentation, version: str | None) -> str:
+    required = getattr(conflict, "required", None) or " or ".join(
+        getattr(conflict, "required_any", None) or ()
+    )
+    found = getattr(conflict, "found", None) or ", ".join(
+        getattr(conflict, "found_any", None) or ()
+    )
+    have = f"found {found}" if found else "it is not installed"
+    return f"{inst.package} {version or '?'} needs {required}; {have}."
 
-    ``applied`` maps names to live instrumentor objects across calls; libraries no longer
-    requested are uninstrumented. Returns (applied names, {skipped name: reason}).
+
+def _failure(
+    exc: Exception, inst: Instrumentation, lib_version: str | None, inst_version: str | None
+) -> InstrumentOutcome:
+    wrapt = _version("wrapt") or "0"
+    if (
+        isinstance(exc, TypeError)
+        and "unexpected keyword argument 'module'" in str(exc)
+        and int(wrapt.split(".")[0]) >= 2
+    ):
+        # wrapt 2 renamed wrap_function_wrapper's first parameter; the call failed before
+        # wrapping anything.
+        return InstrumentOutcome(
+            inst.name,
+            "incompatible",
+            f"{inst.package} {inst_version} does not work with wrapt {wrapt}; "
+            "install 'wrapt<2' or a newer traceloop-sdk.",
+            lib_version,
+            inst_version,
+        )
+    return InstrumentOutcome(
+        inst.name,
+        "failed",
+        f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}",
+        lib_version,
+        inst_version,
+    )
+
+
+def _partial_ok(exc: Exception, inst: Instrumentation) -> bool:
+    """traceloop 0.38's LangChain instrumentation hooks LangChain's callbacks first, then
+    fails on a missing langchain-community while adding trace-context headers: the spans work.
     """
+    return (
+        inst.name == "langchain"
+        and isinstance(exc, ModuleNotFoundError)
+        and (exc.name or "").startswith("langchain_community")
+    )
+
+
+def _apply_one(inst: Instrumentation, tracer_provider: Any) -> InstrumentOutcome:
+    found = _installed_dist(inst)
+    if found is None:
+        return InstrumentOutcome(inst.name, "not installed", f"{inst.dists[0]} is not installed.")
+    dist, lib_version = found
+    inst_version = _version(inst.package)
+    if not _module_available(inst.module):
+        return InstrumentOutcome(
+            inst.name,
+            "unavailable",
+            f"{dist} {lib_version} is installed, but {inst.package} is not: this "
+            f"traceloop-sdk ({_version('traceloop-sdk') or 'not installed'}) ships no "
+            f"instrumentation for it. Install {inst.package} or a newer traceloop-sdk.",
+            library_version=lib_version,
+        )
+
+    def outcome(state: State, reason: str = "") -> InstrumentOutcome:
+        return InstrumentOutcome(inst.name, state, reason, lib_version, inst_version)
+
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
+    try:
+        instrumentor = _construct(getattr(importlib.import_module(inst.module), inst.cls))
+        conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+    except Exception as exc:
+        return _failure(exc, inst, lib_version, inst_version)
+    if conflict is not None:
+        return outcome("incompatible", _conflict_reason(conflict, inst, inst_version))
+    if instrumentor.is_instrumented_by_opentelemetry:
+        _active[inst.name] = (
+            instrumentor,
+            outcome("applied", "it was already instrumented before init()."),
+        )
+        return _active[inst.name][1]
+    try:
+        instrumentor.instrument(tracer_provider=tracer_provider)
+    except Exception as exc:
+        if not _partial_ok(exc, inst):
+            _final[inst.name] = _failure(exc, inst, lib_version, inst_version)
+            return _final[inst.name]
+        _active[inst.name] = (
+            instrumentor,
+            outcome(
+                "applied",
+                f"without trace-context headers to the model provider: {inst.package} "
+                f"{inst_version} needs langchain-community for them.",
+            ),
+        )
+        return _active[inst.name][1]
+    _active[inst.name] = (instrumentor, outcome("applied"))
+    return _active[inst.name][1]
+
+
+def _keep(inst: Instrumentation) -> InstrumentOutcome:
+    if inst.name not in _warned:
+        _warned.add(inst.name)
+        logger.warning(
+            "truefoundry_tracing: %s stays instrumented: it was instrumented by an earlier "
+            "init() and traceloop's instrumentation cannot be removed from a running process. "
+            "Restart the process to stop tracing it.",
+            inst.name,
+        )
+    was = _active[inst.name][1]
+    return InstrumentOutcome(
+        inst.name,
+        "kept",
+        "instrumented by an earlier init(); it cannot be removed until the process restarts.",
+        was.library_version,
+        was.instrumentation_version,
+    )
+
+
+def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
+    """Instrument the named libraries (None: the installed :data:`DEFAULT` ones).
+
+    Libraries applied by an earlier call and no longer named are uninstrumented when their
+    instrumentation supports it (:data:`OPT_IN`), else kept and reported as ``kept``.
+    Never raises.
+    """
     wanted = DEFAULT if names is None else tuple(KNOWN[n] for n in check_names(names))
-    skipped: dict[str, str] = {}
     wanted_names = {i.name for i in wanted}
-    for name in list(applied):
-        if name not in wanted_names:
+    outcomes: list[InstrumentOutcome] = []
+    with _lock:
+        for name in list(_active):
+            if name in wanted_names:
+                continue
+            inst = KNOWN[name]
+            if not inst.removable:
+                outcomes.append(_keep(inst))
+                continue
             try:
-                applied.pop(name).uninstrument()
+                _active.pop(name)[0].uninstrument()
             except Exception as exc:
                 logger.warning("truefoundry_tracing: could not uninstrument %s: %s", name, exc)
-    for inst in wanted:
-        if inst.name in applied:
-            continue
-        if not _installed(inst.detect):
-            skipped[inst.name] = f"{inst.detect} is not installed"
-            continue
-        if not _installed(inst.module):
-            skipped[inst.name] = (
-                f"its instrumentation package ({inst.module}) is not installed with this "
-                "traceloop-sdk version"
-            )
-            continue
-        try:
-            module = importlib.import_module(inst.module)
-            instrumentor = _construct(getattr(module, inst.cls))
-            conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
-            if conflict is not None:
-                skipped[inst.name] = f"incompatible version: {conflict}"
-                continue
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument(tracer_provider=tracer_provider)
-            applied[inst.name] = instrumentor
-        except Exception as exc:
-            skipped[inst.name] = f"failed to instrument: {type(exc).__name__}: {exc}"
-    return tuple(applied), skipped
+        for inst in wanted:
+            if inst.name in _active:
+                outcomes.append(_active[inst.name][1])
+            elif inst.name in _final:
+                outcomes.append(_final[inst.name])
+            else:
+                outcomes.append(_apply_one(inst, tracer_provider))
+    order = {i.name: n for n, i in enumerate(DEFAULT + OPT_IN)}
+    return Report(tuple(sorted(outcomes, key=lambda o: order[o.name])))

@@ -741,7 +741,9 @@ def _instrument_names(value: Any, setting: str) -> tuple[str, ...]:
         name = name.strip().lower()
         if name:
             names.append(name)
-    return tuple(dict.fromkeys(names))
+    from ._instruments import check_names
+
+    return check_names(names, setting)
 
 
 def _check_transport(settings: Settings) -> None:
