@@ -148,7 +148,5 @@ def _serve(args: argparse.Namespace, stream: IO[str]) -> int:
         else:
             stream.write(f"cannot serve on {args.host}:{args.port} with data in {data}: {err}\n")
         return 1
-    stream.write(banner(server, args.host, args.require_key is not None))
-    stream.flush()
-    serve_forever(server, stream)
+    serve_forever(server, stream, banner(server, args.host, args.require_key is not None))
     return 0

@@ -99,7 +99,11 @@ def _describe(settings: Settings) -> dict[str, Any]:
         "app_name": item(settings.app_name, "app_name"),
         "tracing_project": item(settings.tracing_project, "tracing_project"),
         "api_key": item(mask_secret(settings.api_key) if settings.api_key else None, "api_key"),
-        "headers": item(sorted(settings.export_headers()), "headers"),
+        "headers": {
+            "value": sorted(settings.export_headers()),
+            "source": "api_key, tracing_project"
+            + (f", {_source(settings, 'headers')}" if settings.headers else ""),
+        },
         "timeout": item(settings.timeout, "timeout"),
     }
 
@@ -218,7 +222,11 @@ def run_doctor(
             session, url, _probe_body(settings), settings.export_headers(), limit, hints
         )
     report.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
-    report.code, report.message, report.status = verdict.code, verdict.message, verdict.status
+    report.code, report.status = verdict.code, verdict.status
+    # The exporter's messages end by saying what it does with the spans; a probe has none.
+    report.message = verdict.message.replace(" Spans are kept and retried.", "").replace(
+        "; spans are kept and retried.", "."
+    )
     if verdict.code == "accepted":
         report.message = f"{verdict.status} from {url}: the probe span was accepted" + (
             f"; look for app '{settings.app_name}' in TrueFoundry's tracing project "
@@ -274,6 +282,6 @@ def format_report(report: DoctorReport) -> str:
 def print_report(report: DoctorReport, out: IO[str], *, as_json: bool) -> None:
     """Write the report as text or as one JSON document."""
     if as_json:
-        out.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        out.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
         out.write(format_report(report))

@@ -218,8 +218,8 @@ class LocalServer:
             )
 
 
-def serve_forever(server: LocalServer, out: IO[str]) -> None:
-    """Run until Ctrl-C or SIGTERM, then stop cleanly."""
+def serve_forever(server: LocalServer, out: IO[str], greeting: str) -> None:
+    """Print ``greeting``, run until Ctrl-C or SIGTERM, then stop cleanly."""
     import signal
 
     stop = threading.Event()
@@ -229,6 +229,8 @@ def serve_forever(server: LocalServer, out: IO[str]) -> None:
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
+        out.write(greeting)
+        out.flush()
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
