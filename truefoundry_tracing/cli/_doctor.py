@@ -94,7 +94,10 @@ def _describe(settings: Settings) -> dict[str, Any]:
         return {"value": value, "source": _source(settings, option)}
 
     return {
-        "destination": {"value": settings.destination, "source": _source(settings, "host")},
+        "destination": {
+            "value": settings.destination,
+            "source": _source(settings, "endpoint" if settings.endpoint else "host"),
+        },
         "traces_url": item(settings.traces_url, "endpoint" if settings.endpoint else "host"),
         "app_name": item(settings.app_name, "app_name"),
         "tracing_project": item(settings.tracing_project, "tracing_project"),
@@ -216,11 +219,10 @@ def run_doctor(
     limit = min(settings.timeout, timeout if timeout is not None else DEFAULT_PROBE_TIMEOUT)
     import requests
 
+    body = _probe_body(settings)
     started = time.monotonic()
     with requests.Session() as session:
-        verdict: Verdict = post(
-            session, url, _probe_body(settings), settings.export_headers(), limit, hints
-        )
+        verdict: Verdict = post(session, url, body, settings.export_headers(), limit, hints)
     report.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
     report.code, report.status = verdict.code, verdict.status
     # The exporter's messages end by saying what it does with the spans; a probe has none.
