@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from truefoundry_tracing.testing._otlp_receiver import OTLPReceiver, ReceivedRequest
+from truefoundry_tracing.testing._otlp_receiver import HTTPReply, OTLPReceiver, ReceivedRequest
 
 PROTOBUF = "application/x-protobuf"
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
@@ -762,6 +762,70 @@ def test_hook_errors_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> 
         assert post(rx.url + "/v1/traces", body_of("y"))[0] == 200
     assert [s.name for s in rx.spans] == ["x", "y"]
     assert "on_export hook failed" in caplog.text and "disk full" in caplog.text
+
+
+def test_authorize_refuses_before_decoding_and_records_the_refusal() -> None:
+    seen: list[dict[str, str]] = []
+
+    def authorize(headers: Mapping[str, str]) -> tuple[int, str] | None:
+        seen.append(dict(headers))
+        return None if headers.get("authorization") == "Bearer ok" else (401, "bad key")
+
+    exported: list[ReceivedRequest] = []
+    with OTLPReceiver(authorize=authorize, on_export=exported.append) as rx:
+        status, _, answer = post(rx.url + "/v1/traces", body_of("refused"))
+        assert (status, answer) == (401, b"bad key\n")
+        assert (
+            post(rx.url + "/v1/traces", body_of("kept"), headers={"Authorization": "Bearer ok"})[0]
+            == 200
+        )
+        # Paths that are not trace exports never reach the hook.
+        assert post(rx.url + "/elsewhere", body_of())[0] == 404
+    assert [r.status for r in rx.requests] == [401, 200, 404]
+    assert (rx.requests[0].reason, rx.requests[0].spans) == ("bad key", ())
+    assert [s.name for s in rx.spans] == ["kept"]
+    assert [r.spans[0].name for r in exported] == ["kept"]
+    assert len(seen) == 2 and seen[1]["authorization"] == "Bearer ok"
+
+
+def test_other_routes_answer_unrecorded_and_fall_back_to_404() -> None:
+    calls: list[tuple[str, str, str]] = []
+
+    def routes(method: str, target: str, headers: Mapping[str, str]) -> HTTPReply | None:
+        calls.append((method, target, headers.get("host", "")))
+        if target.startswith("/hello"):
+            return HTTPReply(200, b"<p>hi</p>", "text/html", {"X-Extra": "1"})
+        if target == "/boom":
+            raise RuntimeError("route failed")
+        return None
+
+    with OTLPReceiver(other_routes=routes) as rx:
+        status, headers, body = post(rx.url + "/hello?x=1", b"", None, method="GET")
+        assert (status, body, headers["Content-Type"], headers["X-Extra"]) == (
+            200,
+            b"<p>hi</p>",
+            "text/html",
+            "1",
+        )
+        assert post(rx.url + "/nothing", b"", None, method="GET")[0] == 404
+        assert post(rx.url + "/boom", b"", None, method="GET")[0] == 500
+        assert_still_serving(rx)
+        assert [c[:2] for c in calls] == [
+            ("GET", "/hello?x=1"),
+            ("GET", "/nothing"),
+            ("GET", "/boom"),
+        ]
+        assert [r.status for r in rx.requests] == [404, 500, 200]
+
+
+def test_max_recorded_keeps_only_the_newest() -> None:
+    with OTLPReceiver(max_recorded=2) as rx:
+        for name in ("a", "b", "c"):
+            assert post(rx.url + "/v1/traces", body_of(name))[0] == 200
+        assert [r.spans[0].name for r in rx.requests] == ["b", "c"]
+        assert [s.name for s in rx.spans] == ["b", "c"]
+    with pytest.raises(ValueError):
+        OTLPReceiver(max_recorded=-1)
 
 
 def test_lifecycle_and_addresses() -> None:

@@ -56,7 +56,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from .._model import SpanRecord, records_from_otlp
 
-__all__ = ["OTLPReceiver", "ReceivedRequest"]
+__all__ = ["HTTPReply", "OTLPReceiver", "ReceivedRequest"]
 
 _log = logging.getLogger(__name__)
 
@@ -113,6 +113,21 @@ class ReceivedRequest:
     def ok(self) -> bool:
         """True when the receiver answered with a 2xx status."""
         return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class HTTPReply:
+    """An answer to a request outside the trace paths, returned by an ``other_routes`` hook.
+
+    Example:
+        >>> HTTPReply(200, b"<h1>traces</h1>", "text/html; charset=utf-8").status
+        200
+    """
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -427,6 +442,18 @@ class _Handler(BaseHTTPRequestHandler):
         target = urlsplit(self.path).path
         if target not in receiver._paths:
             usable = self._discard_body()
+            if usable and receiver._other_routes is not None:
+                reply = receiver._other_routes(self.command, self.path, self._header_dict())
+                if reply is not None:
+                    self._answered = True
+                    self._send(
+                        reply.status,
+                        reply.body,
+                        reply.content_type,
+                        dict(reply.headers or {}),
+                        close=False,
+                    )
+                    return
             known = ", ".join(receiver._path_list)
             self._reply(404, f"no OTLP endpoint at {target}; POST to {known}", close=not usable)
             return
@@ -440,6 +467,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._body = self._read_body(require_length=True)
+        if receiver._authorize is not None:
+            refusal = receiver._authorize(self._header_dict())
+            if refusal is not None:
+                self._reply(refusal[0], refusal[1])
+                return
         fault = receiver._take_fault()
         if fault is not None and not self._apply_fault(fault):
             return
@@ -579,13 +611,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answering --------------------------------------------------------------------------
 
-    def _record(self, status: int, reason: str, *, accepted: bool = False) -> ReceivedRequest:
+    def _header_dict(self) -> dict[str, str]:
         headers: dict[str, str] = {}
         message = getattr(self, "headers", None)
         if message is not None and message is not self._stale_headers:
             for name, value in message.items():
                 key = name.lower()
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return headers
+
+    def _record(self, status: int, reason: str, *, accepted: bool = False) -> ReceivedRequest:
+        headers = self._header_dict()
         record = ReceivedRequest(
             method=getattr(self, "command", None) or "",
             path=getattr(self, "path", None) or "",
@@ -623,6 +659,17 @@ class _Handler(BaseHTTPRequestHandler):
         if accepted:
             self.server.receiver._run_hook(record)
         self._answered = True
+        self._send(status, body, content_type, extra, close=close)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        extra: Mapping[str, str],
+        *,
+        close: bool,
+    ) -> None:
         if close:
             self.close_connection = True
         try:
@@ -690,6 +737,14 @@ class OTLPReceiver:
             after it is recorded and before the client gets its answer (so a slow hook slows
             the client, like a slow backend). Exceptions are logged, never raised.
         paths: The URL paths that accept trace exports.
+        authorize: Called with each trace export's headers (lower-cased names) before its
+            body is decoded; return None to go on, or ``(status, reason)`` to refuse it.
+        other_routes: Called for requests to any other path with ``(method, target,
+            headers)``; an :class:`HTTPReply` it returns is sent as is (and not recorded),
+            None gets the usual 404. This is how ``truefoundry-tracing serve`` adds its web
+            page on the same port.
+        max_recorded: Keep only the newest this-many requests and spans in memory (None: all),
+            for long-running use.
 
     Accepted requests are answered 200 with an empty ``ExportTraceServiceResponse`` in the
     request's format. Refused ones get 404 (unknown path), 405 (not POST), 411 (no length),
@@ -724,6 +779,9 @@ class OTLPReceiver:
         max_body_bytes: int = 20 * 1024 * 1024,
         on_export: Callable[[ReceivedRequest], None] | None = None,
         paths: Sequence[str] = ("/v1/traces", "/api/otel/v1/traces"),
+        authorize: Callable[[Mapping[str, str]], tuple[int, str] | None] | None = None,
+        other_routes: Callable[[str, str, Mapping[str, str]], HTTPReply | None] | None = None,
+        max_recorded: int | None = None,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes}")
@@ -735,7 +793,12 @@ class OTLPReceiver:
         self._requested_port = port
         self._tls = tls
         self._max_body_bytes = max_body_bytes
+        if max_recorded is not None and max_recorded < 0:
+            raise ValueError(f"max_recorded must be None or at least 0, not {max_recorded}")
         self._on_export = on_export
+        self._authorize = authorize
+        self._other_routes = other_routes
+        self._max_recorded = max_recorded
         self._path_list = tuple(paths)
         self._paths = frozenset(paths)
 
@@ -1129,6 +1192,10 @@ class OTLPReceiver:
             self._requests.append(request)
             if accepted:
                 self._spans.extend(request.spans)
+            limit = self._max_recorded
+            if limit is not None:
+                del self._requests[: max(0, len(self._requests) - limit)]
+                del self._spans[: max(0, len(self._spans) - limit)]
             self._cond.notify_all()
 
     def _run_hook(self, request: ReceivedRequest) -> None:

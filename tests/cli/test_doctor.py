@@ -1,0 +1,263 @@
+"""``truefoundry-tracing doctor`` against the project's OTLPReceiver playing each failure."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from truefoundry_tracing.cli import main
+from truefoundry_tracing.testing import OTLPReceiver
+
+KEY = "tfy-doctor-secret-key-7f3a"
+PROJECT = "tenant:tracing-project:doctor"
+TFY_PATH = "/api/otel/v1/traces"
+
+
+def doctor(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(["doctor", *args], out=out)
+    text = out.getvalue()
+    assert KEY not in text
+    return code, text
+
+
+def doctor_json(*args: str) -> tuple[int, dict[str, Any]]:
+    code, text = doctor("--json", *args)
+    return code, json.loads(text)
+
+
+@pytest.fixture
+def configured(receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> OTLPReceiver:
+    monkeypatch.setenv("TFY_HOST", receiver.url)
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    monkeypatch.setenv("TFY_TRACING_PROJECT", PROJECT)
+    monkeypatch.setenv("TFY_TRACING_APP", "doctor-app")
+    return receiver
+
+
+def test_accepted_prints_settings_with_sources_and_sends_a_real_span(
+    configured: OTLPReceiver,
+) -> None:
+    code, text = doctor()
+    assert code == 0
+    assert "Probe: OK: accepted" in text
+    assert f"traces URL       {configured.url}{TFY_PATH}  [TFY_HOST]" in text
+    assert "app              doctor-app  [TFY_TRACING_APP]" in text
+    assert f"tracing project  {PROJECT}  [TFY_TRACING_PROJECT]" in text
+    assert f"API key          …{KEY[-4:]}  [TFY_API_KEY]" in text
+    assert "look for app 'doctor-app'" in text
+
+    (request,) = configured.requests
+    assert request.path == TFY_PATH
+    assert request.content_type == "application/x-protobuf"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["tfy-tracing-project"] == PROJECT
+    (span,) = request.spans
+    assert span.name == "truefoundry-tracing doctor probe"
+    assert span.service_name == "doctor-app"
+
+
+def test_json_document(configured: OTLPReceiver) -> None:
+    code, doc = doctor_json()
+    assert code == 0
+    assert doc["ok"] is True
+    assert (doc["verdict"], doc["status"]) == ("accepted", 200)
+    assert doc["url"] == configured.url + TFY_PATH
+    assert doc["settings"]["api_key"] == {"value": "…" + KEY[-4:], "source": "TFY_API_KEY"}
+    assert doc["settings"]["destination"]["value"] == "truefoundry"
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict", "words"),
+    [
+        (401, "unauthorized", ["key rejected (401)", "check TFY_API_KEY"]),
+        (403, "forbidden", ["(403)", "check TFY_TRACING_PROJECT"]),
+        (404, "not_found", ["wrong path (404)", "/api/otel/v1/traces", "no /api/tracing"]),
+        (413, "too_large", ["(413)", "too large"]),
+        (500, "server_error", ["server error (5xx)", "500 from", "administrator"]),
+        (503, "server_error", ["server error (5xx)", "503 from"]),
+    ],
+)
+def test_http_status_verdicts(
+    configured: OTLPReceiver, status: int, verdict: str, words: list[str]
+) -> None:
+    configured.respond_with(status)
+    code, text = doctor()
+    assert code == 1
+    assert "Probe: FAIL:" in text
+    for word in words:
+        assert word in text
+    assert f"{configured.url}{TFY_PATH}" in text  # the URL actually used is shown
+    code, doc = doctor_json()
+    assert (code, doc["verdict"], doc["status"], doc["ok"]) == (1, verdict, status, False)
+
+
+def test_404_shows_the_wrong_url_that_was_used(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A user pasted the path from third-party docs; the receiver has no route there.
+    monkeypatch.setenv("TFY_TRACING_ENDPOINT", receiver.url + "/api/tracing")
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    code, doc = doctor_json()
+    assert (code, doc["verdict"], doc["status"]) == (1, "not_found", 404)
+    assert receiver.url + "/api/tracing/v1/traces" in doc["message"]
+    assert "TFY_TRACING_ENDPOINT" in doc["message"]
+
+
+def test_401_without_a_key_says_to_set_one(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TFY_HOST", receiver.url)
+    receiver.respond_with(401)
+    code, text = doctor()
+    assert code == 1
+    assert "no API key is set" in text
+    assert "set TFY_API_KEY" in text
+    assert "authorization" not in receiver.requests[0].headers
+
+
+def test_hang_is_a_timeout_within_the_limit(configured: OTLPReceiver) -> None:
+    configured.hang()
+    started = time.monotonic()
+    code, doc = doctor_json("--timeout", "1")
+    assert time.monotonic() - started < 4
+    assert (code, doc["verdict"], doc["ok"]) == (1, "timeout", False)
+    assert "within 1 s" in doc["message"]
+    assert configured.hanging == 1
+    configured.reset_faults()
+
+
+def test_closed_port_is_connection_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("TFY_HOST", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    code, text = doctor()
+    assert code == 1
+    assert "Probe: FAIL: connection refused" in text
+    assert "nothing listens there" in text and "TFY_HOST" in text
+
+
+def test_unknown_host_is_a_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFY_HOST", "https://no-such-host.invalid")
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    code, doc = doctor_json("--timeout", "3")
+    assert (code, doc["verdict"]) == (1, "dns")
+    assert "cannot resolve the host" in doc["message"]
+
+
+def test_self_signed_tls_is_a_tls_error_until_its_ca_is_trusted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with OTLPReceiver(tls=True) as receiver:
+        assert receiver.cafile is not None
+        monkeypatch.setenv("TFY_HOST", receiver.url)
+        monkeypatch.setenv("TFY_API_KEY", KEY)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        code, text = doctor()
+        assert code == 1
+        assert "Probe: FAIL: TLS error" in text
+        assert "REQUESTS_CA_BUNDLE" in text  # the fix names the variable
+
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", receiver.cafile)
+        code, text = doctor()
+        assert code == 0, text
+        assert f"REQUESTS_CA_BUNDLE={receiver.cafile} is set" in text
+        assert len(receiver.spans) == 1
+
+
+def test_ca_bundle_variables_are_reported(
+    configured: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "corp.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/other.pem")
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/my-ca.pem")
+    _, doc = doctor_json()
+    notes = " ".join(doc["notes"])
+    assert f"REQUESTS_CA_BUNDLE={bundle} is set" in notes
+    assert "CURL_CA_BUNDLE=/etc/other.pem is ignored" in notes
+    assert "SSL_CERT_FILE=/etc/my-ca.pem is ignored" in notes
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    _, doc = doctor_json()
+    assert any(n.startswith("CURL_CA_BUNDLE=/etc/other.pem is set") for n in doc["notes"])
+    assert any("does not exist" in n for n in doc["notes"])
+
+
+def test_same_resolver_as_init_traceloop_headers_and_arguments(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACELOOP_BASE_URL", "https://wrong.invalid/api/otel")
+    monkeypatch.setenv("TRACELOOP_HEADERS", f"Authorization=Bearer {KEY}, TFY-Tracing-Project=x:y")
+    code, doc = doctor_json("--host", receiver.url + "/api/otel/", "--app-name", "cli-app")
+    assert code == 0
+    settings = doc["settings"]
+    assert settings["traces_url"] == {"value": receiver.url + TFY_PATH, "source": "command line"}
+    assert settings["api_key"]["source"] == "TRACELOOP_HEADERS"
+    assert settings["tracing_project"] == {"value": "x:y", "source": "TRACELOOP_HEADERS"}
+    assert settings["app_name"] == {"value": "cli-app", "source": "command line"}
+    assert receiver.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_no_destination_and_bad_configuration_are_not_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, text = doctor()
+    assert code == 1
+    assert "Probe: FAIL: no destination" in text
+    assert "Set TFY_HOST" in text
+
+    monkeypatch.setenv("TFY_HOST", "ftp://tfy.example.com")
+    code, doc = doctor_json()
+    assert (code, doc["verdict"]) == (1, "config_error")
+    assert "TFY_HOST" in doc["message"] and "https://" in doc["message"]
+
+    monkeypatch.setenv("TFY_HOST", "http://tfy.example.com")
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    code, doc = doctor_json()
+    assert (code, doc["verdict"]) == (1, "config_error")
+    assert "plain http" in doc["message"]
+
+
+def test_bad_timeout_is_a_usage_error() -> None:
+    assert doctor("--timeout", "0")[0] == 2
+
+
+@pytest.fixture
+def child_env(configured: OTLPReceiver) -> Iterator[dict[str, str]]:
+    yield {**os.environ, "PYTHONIOENCODING": "utf-8"}
+
+
+def test_python_m_and_console_script(configured: OTLPReceiver, child_env: dict[str, str]) -> None:
+    script = Path(sys.executable).with_name("truefoundry-tracing")
+    for command in (
+        [sys.executable, "-m", "truefoundry_tracing", "doctor", "--json"],
+        [str(script), "doctor", "--json"],
+    ):
+        done = subprocess.run(
+            command, env=child_env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["verdict"] == "accepted"
+        assert KEY not in done.stdout + done.stderr
+    configured.respond_with(403)
+    done = subprocess.run(
+        [str(script), "doctor"], env=child_env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "no access to the tracing project (403)" in done.stdout
+    assert "Traceback" not in done.stderr

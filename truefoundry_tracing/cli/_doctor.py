@@ -1,0 +1,289 @@
+"""``truefoundry-tracing doctor``: what configuration is in force, and does the endpoint take it.
+
+It resolves the configuration with the same function as ``init()`` (``_settings.resolve``),
+prints each value with where it came from, then sends one real probe span, synchronously,
+with the same transport code the exporter uses (``_transport.post``), and explains the
+outcome in words with the fix. Nothing here ever prints the API key, only its last 4
+characters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .._errors import ConfigError
+from .._settings import Settings, mask_secret, resolve
+from .._transport import Hints, Verdict, post
+
+__all__ = ["DoctorReport", "run_doctor"]
+
+DEFAULT_PROBE_TIMEOUT = 5.0
+
+# A short title per verdict code, for the first line of the report.
+TITLES = {
+    "accepted": "accepted",
+    "dns": "DNS failure",
+    "refused": "connection refused",
+    "timeout": "timeout",
+    "tls": "TLS error",
+    "reset": "connection reset",
+    "unauthorized": "key rejected (401)",
+    "forbidden": "no access to the tracing project (403)",
+    "not_found": "wrong path (404)",
+    "too_large": "request too large (413)",
+    "rate_limited": "rate limited (429)",
+    "server_error": "server error (5xx)",
+    "http_error": "refused by the server",
+    "error": "could not send",
+    "no_destination": "no destination",
+    "config_error": "configuration error",
+}
+
+
+@dataclass
+class DoctorReport:
+    """What ``doctor`` found: settings in force, environment notes and the probe's verdict."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    code: str = "error"
+    message: str = ""
+    status: int | None = None
+    url: str | None = None
+    elapsed_ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True only when the probe span was accepted."""
+        return self.code == "accepted"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        return {
+            "ok": self.ok,
+            "verdict": self.code,
+            "title": TITLES.get(self.code, self.code),
+            "message": self.message,
+            "status": self.status,
+            "url": self.url,
+            "elapsed_ms": self.elapsed_ms,
+            "settings": self.settings,
+            "notes": self.notes,
+        }
+
+
+def _source(settings: Settings, option: str) -> str:
+    src = settings.sources.get(option, "default")
+    return {"argument": "command line"}.get(src, src)
+
+
+def _hint_source(settings: Settings, option: str) -> str:
+    src = settings.sources.get(option, "default")
+    return {"argument": f"--{option.replace('_', '-')}", "default": f"the {option} setting"}.get(
+        src, src
+    )
+
+
+def _describe(settings: Settings) -> dict[str, Any]:
+    def item(value: Any, option: str) -> dict[str, Any]:
+        return {"value": value, "source": _source(settings, option)}
+
+    return {
+        "destination": {
+            "value": settings.destination,
+            "source": _source(settings, "endpoint" if settings.endpoint else "host"),
+        },
+        "traces_url": item(settings.traces_url, "endpoint" if settings.endpoint else "host"),
+        "app_name": item(settings.app_name, "app_name"),
+        "tracing_project": item(settings.tracing_project, "tracing_project"),
+        "api_key": item(mask_secret(settings.api_key) if settings.api_key else None, "api_key"),
+        "headers": {
+            "value": sorted(settings.export_headers()),
+            "source": "api_key, tracing_project"
+            + (f", {_source(settings, 'headers')}" if settings.headers else ""),
+        },
+        "timeout": item(settings.timeout, "timeout"),
+    }
+
+
+def ca_notes(env: Mapping[str, str]) -> list[str]:
+    """Warnings about CA-bundle variables that change which servers ``requests`` trusts.
+
+    Example:
+        >>> ca_notes({})
+        []
+    """
+    notes: list[str] = []
+    requests_ca = env.get("REQUESTS_CA_BUNDLE", "").strip()
+    curl_ca = env.get("CURL_CA_BUNDLE", "").strip()
+    in_force, name = (
+        (requests_ca, "REQUESTS_CA_BUNDLE") if requests_ca else (curl_ca, "CURL_CA_BUNDLE")
+    )
+    if not in_force:
+        return notes
+    notes.append(
+        f"{name}={in_force} is set: the exporter (requests) trusts only the certificate "
+        "authorities in that file, replacing certifi's list and any CA configured elsewhere "
+        "(SSL_CERT_FILE, an OS trust store). If your TrueFoundry uses a private CA, add it to "
+        f"that file or point {name} at a bundle that contains it."
+    )
+    if requests_ca and curl_ca and requests_ca != curl_ca:
+        notes.append(f"CURL_CA_BUNDLE={curl_ca} is ignored because REQUESTS_CA_BUNDLE wins.")
+    ssl_file = env.get("SSL_CERT_FILE", "").strip()
+    if ssl_file and ssl_file != in_force:
+        notes.append(f"SSL_CERT_FILE={ssl_file} is ignored by the exporter because {name} is set.")
+    if not os.path.exists(in_force):
+        notes.append(f"{name} names a file that does not exist: every TLS connection will fail.")
+    return notes
+
+
+def _probe_body(settings: Settings) -> bytes:
+    """One real span, encoded by OpenTelemetry's own OTLP encoder."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(
+        resource=Resource.create(
+            {**settings.resource_attributes, "service.name": settings.app_name}
+        )
+    )
+    tracer = provider.get_tracer("truefoundry_tracing.doctor")
+    span = tracer.start_span(
+        "truefoundry-tracing doctor probe",
+        attributes={"truefoundry_tracing.doctor": True},
+    )
+    span.end()
+    body: bytes = encode_spans([span]).SerializeToString()  # type: ignore[list-item]
+    provider.shutdown()
+    return body
+
+
+def run_doctor(
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    **arguments: Any,
+) -> DoctorReport:
+    """Resolve the configuration, send one probe span, and return the report.
+
+    ``arguments`` are ``init()`` arguments given on the command line. Never raises for a bad
+    configuration or a failed probe: both are verdicts.
+
+    Example:
+        >>> report = run_doctor(env={})
+        >>> report.code, report.ok
+        ('no_destination', False)
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    report = DoctorReport()
+    report.notes.extend(ca_notes(environ))
+    try:
+        settings = resolve(env=environ, **{k: v for k, v in arguments.items() if v is not None})
+    except ConfigError as err:
+        report.code, report.message = "config_error", str(err)
+        return report
+    report.settings = _describe(settings)
+    report.notes.extend(settings.warnings)
+    url = settings.traces_url
+    report.url = url
+    if url is None:
+        report.code = "no_destination"
+        report.message = (
+            "no destination is configured, so init() keeps traces on this machine "
+            "(printed as trees when console is on). Set TFY_HOST to your TrueFoundry "
+            "control-plane URL and TFY_API_KEY to an API key, or TFY_TRACING_ENDPOINT for "
+            "another OTLP/HTTP collector."
+        )
+        return report
+    if settings.destination == "truefoundry":
+        if not settings.api_key:
+            report.notes.append("no API key is set (TFY_API_KEY): TrueFoundry will answer 401.")
+        if not settings.tracing_project:
+            report.notes.append(
+                "no tracing project is set (TFY_TRACING_PROJECT): spans carry no "
+                "TFY-Tracing-Project header."
+            )
+    hints = Hints(
+        url=url,
+        key_source=_hint_source(settings, "api_key"),
+        project_source=_hint_source(settings, "tracing_project"),
+        host_source=_hint_source(settings, "endpoint" if settings.endpoint else "host"),
+        has_key=settings.api_key is not None,
+    )
+    limit = min(settings.timeout, timeout if timeout is not None else DEFAULT_PROBE_TIMEOUT)
+    import requests
+
+    body = _probe_body(settings)
+    started = time.monotonic()
+    with requests.Session() as session:
+        verdict: Verdict = post(session, url, body, settings.export_headers(), limit, hints)
+    report.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    report.code, report.status = verdict.code, verdict.status
+    # The exporter's messages end by saying what it does with the spans; a probe has none.
+    report.message = verdict.message.replace(" Spans are kept and retried.", "").replace(
+        "; spans are kept and retried.", "."
+    )
+    if verdict.code == "accepted":
+        report.message = f"{verdict.status} from {url}: the probe span was accepted" + (
+            f"; look for app '{settings.app_name}' in TrueFoundry's tracing project "
+            f"{settings.tracing_project}."
+            if settings.destination == "truefoundry" and settings.tracing_project
+            else "."
+        )
+    elif verdict.code == "timeout":
+        report.message = (
+            f"no answer from {url} within {limit:g} s; the collector or a proxy is hanging, "
+            "or a firewall drops the traffic. Check that the URL is reachable from this "
+            "machine (HTTPS_PROXY / NO_PROXY if you need a proxy)."
+        )
+    elif verdict.code in ("rate_limited", "server_error") and verdict.status:
+        report.message = (
+            f"{verdict.status} from {url}: the collector failed or is unavailable; the "
+            "exporter would keep spans and retry. If this persists, contact your TrueFoundry "
+            "administrator."
+        )
+    return report
+
+
+def format_report(report: DoctorReport) -> str:
+    """The human-readable report ``doctor`` prints."""
+    lines = ["Configuration (as init() resolves it):"]
+    labels = {
+        "destination": "destination",
+        "traces_url": "traces URL",
+        "app_name": "app",
+        "tracing_project": "tracing project",
+        "api_key": "API key",
+        "headers": "headers sent",
+        "timeout": "timeout (s)",
+    }
+    for key, label in labels.items():
+        item = report.settings.get(key)
+        if item is None:
+            continue
+        value = item["value"]
+        shown = ", ".join(value) if isinstance(value, list) else value
+        lines.append(
+            f"  {label:<16} {shown if shown not in (None, '') else '-'}  [{item['source']}]"
+        )
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    mark = "OK" if report.ok else "FAIL"
+    timing = f" in {report.elapsed_ms:g} ms" if report.elapsed_ms is not None else ""
+    lines.append(f"Probe: {mark}: {TITLES.get(report.code, report.code)}{timing}")
+    lines.append(f"  {report.message}")
+    return "\n".join(lines) + "\n"
+
+
+def print_report(report: DoctorReport, out: IO[str], *, as_json: bool) -> None:
+    """Write the report as text or as one JSON document."""
+    if as_json:
+        out.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(format_report(report))

@@ -1,0 +1,299 @@
+"""Durable span storage for ``serve`` and ``show``: one SQLite file in the data directory.
+
+Spans are keyed by (trace id, span id), so an exporter retrying a batch never duplicates
+them. Every write bumps a sequence number; readers (the web page) poll it to learn that
+something changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._llm import is_llm_span, llm_view
+from .._model import SpanEvent, SpanRecord
+
+__all__ = ["DB_NAME", "Store", "TraceSummary", "default_data_dir"]
+
+DB_NAME = "traces.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spans (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_id TEXT,
+    name TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_message TEXT NOT NULL,
+    service TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    tokens INTEGER,
+    attributes TEXT NOT NULL,
+    events TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    UNIQUE (trace_id, span_id) ON CONFLICT REPLACE
+);
+CREATE INDEX IF NOT EXISTS spans_by_trace ON spans (trace_id);
+"""
+
+
+def default_data_dir() -> Path:
+    """Where ``serve`` keeps its database unless ``--data`` says otherwise.
+
+    ``$TFY_TRACING_DATA``, else ``$XDG_DATA_HOME/truefoundry-tracing``, else
+    ``~/.local/share/truefoundry-tracing``.
+
+    Example:
+        >>> default_data_dir().name in ("truefoundry-tracing", "data") or True
+        True
+    """
+    explicit = os.environ.get("TFY_TRACING_DATA", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.join("~", ".local", "share")
+    return Path(base).expanduser() / "truefoundry-tracing"
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """One row of the trace list: what the web page and ``show`` print for a trace."""
+
+    trace_id: str
+    root_name: str
+    app: str
+    start_ns: int
+    end_ns: int
+    span_count: int
+    errors: int
+    tokens: int
+    seq: int
+
+    @property
+    def duration_ms(self) -> float:
+        """From the first span's start to the last span's end, in milliseconds."""
+        return max(0, self.end_ns - self.start_ns) / 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for the web page."""
+        return {
+            "trace_id": self.trace_id,
+            "root_name": self.root_name,
+            "app": self.app,
+            "start_ns": self.start_ns,
+            "duration_ms": self.duration_ms,
+            "span_count": self.span_count,
+            "errors": self.errors,
+            "tokens": self.tokens,
+            "seq": self.seq,
+        }
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$bytes"}:
+            return base64.b64decode(value["$bytes"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_decode(v) for v in value)
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(_encode(value), ensure_ascii=False, allow_nan=True)
+
+
+def _tokens(span: SpanRecord) -> int | None:
+    if not is_llm_span(span.attributes):
+        return None
+    view = llm_view(span.attributes)
+    if view.total_tokens is not None:
+        return view.total_tokens
+    if view.input_tokens is None and view.output_tokens is None:
+        return None
+    return (view.input_tokens or 0) + (view.output_tokens or 0)
+
+
+class Store:
+    """Spans in a SQLite database, safe to share between the server's threads.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
+        ...     _ = store.add([SpanRecord("hello", "a" * 32, "b" * 16, start_ns=1, end_ns=2)])
+        ...     [s.root_name for s in store.traces()]
+        ['hello']
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / DB_NAME
+        if create:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise FileNotFoundError(str(self.path))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.commit()
+
+    def close(self) -> None:
+        """Close the database (further calls fail)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, spans: Iterable[SpanRecord], received_at: float = 0.0) -> int:
+        """Store spans (replacing any with the same ids); return the new sequence number."""
+        rows = [
+            (
+                s.trace_id,
+                s.span_id,
+                s.parent_id,
+                s.name,
+                int(s.start_ns),
+                int(s.end_ns),
+                s.kind,
+                s.status,
+                s.status_message,
+                s.service_name,
+                s.scope,
+                _tokens(s),
+                _dumps(dict(s.attributes)),
+                _dumps([[e.name, e.timestamp_ns, dict(e.attributes)] for e in s.events]),
+                _dumps(dict(s.resource)),
+                received_at,
+            )
+            for s in spans
+        ]
+        with self._lock:
+            with self._db:
+                self._db.executemany(
+                    "INSERT INTO spans (trace_id, span_id, parent_id, name, start_ns, end_ns, "
+                    "kind, status, status_message, service, scope, tokens, attributes, events, "
+                    "resource, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+            return self._version()
+
+    def version(self) -> int:
+        """The sequence number of the latest write (0 when empty)."""
+        with self._lock:
+            return self._version()
+
+    def _version(self) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM spans").fetchone()
+        return int(row[0])
+
+    def traces(self, limit: int = 50) -> list[TraceSummary]:
+        """The most recently updated traces, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT trace_id, COUNT(*), MIN(start_ns), MAX(end_ns), "
+                "SUM(status = 'ERROR'), COALESCE(SUM(tokens), 0), MAX(seq) "
+                "FROM spans GROUP BY trace_id ORDER BY MAX(seq) DESC LIMIT ?",
+                (max(0, int(limit)),),
+            ).fetchall()
+            out = []
+            for trace_id, count, start, end, errors, tokens, seq in rows:
+                root = self._db.execute(
+                    "SELECT name, service FROM spans s WHERE trace_id = ? AND (parent_id IS NULL "
+                    "OR parent_id NOT IN (SELECT span_id FROM spans WHERE trace_id = s.trace_id)) "
+                    "ORDER BY parent_id IS NOT NULL, start_ns LIMIT 1",
+                    (trace_id,),
+                ).fetchone()
+                out.append(
+                    TraceSummary(
+                        trace_id=trace_id,
+                        root_name=root[0] if root else "",
+                        app=root[1] if root else "",
+                        start_ns=int(start),
+                        end_ns=int(end),
+                        span_count=int(count),
+                        errors=int(errors or 0),
+                        tokens=int(tokens or 0),
+                        seq=int(seq),
+                    )
+                )
+            return out
+
+    def find(self, prefix: str) -> list[str]:
+        """Trace ids starting with ``prefix`` (lowercase hex), most recent first."""
+        clean = prefix.strip().lower()
+        if not clean or any(c not in "0123456789abcdef" for c in clean):
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT trace_id FROM spans WHERE trace_id >= ? AND trace_id < ? "
+                "GROUP BY trace_id ORDER BY MAX(seq) DESC",
+                (clean, clean + "g"),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def spans(self, trace_id: str) -> list[SpanRecord]:
+        """Every stored span of one trace, by start time."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, trace_id, span_id, parent_id, start_ns, end_ns, kind, status, "
+                "status_message, attributes, events, resource, scope FROM spans "
+                "WHERE trace_id = ? ORDER BY start_ns, seq",
+                (trace_id,),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def trace_version(self, trace_id: str) -> int:
+        """The sequence number of the latest write to one trace (0 when unknown)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM spans WHERE trace_id = ?", (trace_id,)
+            ).fetchone()
+        return int(row[0])
+
+
+def _record(row: Sequence[Any]) -> SpanRecord:
+    (name, trace_id, span_id, parent_id, start, end, kind, status, message, attrs, events,
+     resource, scope) = row  # fmt: skip
+    return SpanRecord(
+        name=name,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_id=parent_id,
+        start_ns=int(start),
+        end_ns=int(end),
+        kind=kind,
+        status=status,
+        status_message=message,
+        attributes=_decode(json.loads(attrs)),
+        events=tuple(SpanEvent(str(e[0]), int(e[1]), _decode(e[2])) for e in json.loads(events)),
+        resource=_decode(json.loads(resource)),
+        scope=scope,
+    )
