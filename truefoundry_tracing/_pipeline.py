@@ -141,7 +141,9 @@ class RootProcessor(SpanProcessor):
 
 
 def _redact_span(span: ReadableSpan, redactor: Redactor, *, drop_content: bool) -> None:
-    attrs = span.attributes or {}
+    # The plain dict inside BoundedAttributes: iterating the public read-only view costs more
+    # than the redaction itself.
+    attrs = getattr(getattr(span, "_attributes", None), "_dict", None) or span.attributes or {}
     new = redactor.attributes(attrs, drop_content=drop_content)
     if new is not None:
         span._attributes = new

@@ -15,6 +15,9 @@ from typing import Any
 __all__ = ["CONTENT_KEYS", "MARKER", "Redactor", "is_content_key"]
 
 MARKER = "[REDACTED]"
+# Short values recur on every span (kinds, names, paths, models): remember the clean ones.
+_CLEAN_CACHE_SIZE = 1024
+_CLEAN_CACHE_MAX_LEN = 256
 
 _BUILTIN = [
     r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
@@ -25,6 +28,22 @@ _BUILTIN = [
     r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     r"\bAIza[0-9A-Za-z_-]{35}\b",
 ]
+# Literal pieces, lower-cased, that every match of _BUILTIN or _HEADER_VALUE contains: ASCII
+# text holding none of them cannot match, so the regular expressions are skipped.
+_BUILTIN_TOKENS = (
+    "bearer",
+    "sk-",
+    "akia",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xox",
+    "eyj",
+    "aiza",
+)
+_HEADER_TOKENS = ("authorization", "api", "cookie", "token", "password")
 # A secret-looking header inside a serialized dict ({'Authorization': '...'} or JSON).
 _HEADER_VALUE = re.compile(
     r"""(?ix)
@@ -99,8 +118,30 @@ class Redactor:
         self._pattern = re.compile("|".join(parts)) if parts else None
         self._builtin = builtin
         self._hook = hook
+        self._clean: set[str] = set()
+        tokens = [*_BUILTIN_TOKENS, *_HEADER_TOKENS] if builtin else []
+        tokens += [s.lower() for s in secrets or [] if len(s) >= 4]
+        self._tokens = tuple(dict.fromkeys(tokens))
 
     def _text(self, text: str) -> str:
+        short = len(text) <= _CLEAN_CACHE_MAX_LEN
+        if short and text in self._clean:
+            return text
+        if text.isascii():
+            lowered = text.lower()
+            for token in self._tokens:
+                if token in lowered:
+                    break
+            else:
+                return text
+        out = self._scrub(text)
+        if short and out == text:
+            if len(self._clean) >= _CLEAN_CACHE_SIZE:
+                self._clean.clear()
+            self._clean.add(text)
+        return out
+
+    def _scrub(self, text: str) -> str:
         if self._builtin:
             text = _HEADER_VALUE.sub(
                 lambda m: f"{m.group(1)}{m.group(2)}{MARKER}{m.group(2)}", text

@@ -1,0 +1,574 @@
+"""Measure every figure of the performance table, print it, and write ``docs/performance.md``.
+
+Each figure is measured for this library and its anchor (traceloop-sdk or raw OpenTelemetry)
+in the same run, alternating between the two, so the ratio holds even on a noisy machine.
+Exits 1 when a target is missed, 2 when a measurement could not be made.
+
+    python -m benchmarks            # the full run, about 3 minutes; writes docs/performance.md
+    python -m benchmarks --quick    # a few seconds per figure, to check the suite itself works
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+_PREFIXES = ("TFY_", "TRACELOOP_", "OTEL_")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run, or ``--quick`` (proves the suite works)."""
+
+    import_runs: int
+    init_runs: int
+    calls: int
+    rounds: int
+    warmup: int
+    app_calls: int
+    app_reps: int
+    app_rounds: int
+    spans: int
+    burst: int
+    throughput_runs: int
+    memory_spans: int
+    shutdown_timeout: float | None
+
+
+FULL = Plan(
+    import_runs=9,
+    init_runs=5,
+    calls=1000,
+    rounds=21,
+    warmup=2,
+    app_calls=10_000,
+    app_reps=3,
+    app_rounds=3,
+    spans=20_000,
+    burst=2000,
+    throughput_runs=3,
+    memory_spans=1_000_000,
+    shutdown_timeout=None,
+)
+QUICK = Plan(
+    import_runs=2,
+    init_runs=1,
+    calls=200,
+    rounds=2,
+    warmup=1,
+    app_calls=500,
+    app_reps=1,
+    app_rounds=1,
+    spans=1000,
+    burst=500,
+    throughput_runs=1,
+    memory_spans=5000,
+    shutdown_timeout=1.0,
+)
+
+
+@dataclass
+class Row:
+    """One line of the table, and how it was measured."""
+
+    figure: str
+    ours: float
+    anchor: float | None
+    unit: str
+    target: str
+    passed: bool | None  # None: informational, no target
+    method: str
+    anchor_name: str = "-"
+    higher_is_better: bool = False
+    note: str = ""
+    paired_ratio: float | None = None  # median of per-round ratios, when rounds alternate
+
+    @property
+    def ratio(self) -> float | None:
+        if self.paired_ratio is not None:
+            return self.paired_ratio
+        if self.anchor is None or self.anchor == 0:
+            return None
+        return self.ours / self.anchor
+
+    @property
+    def verdict(self) -> str:
+        return {True: "pass", False: "FAIL", None: "info"}[self.passed]
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be made (a worker failed or timed out)."""
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every measured process: no tracing settings, loopback only."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_PREFIXES)}
+    env["TRACELOOP_TELEMETRY"] = "false"  # traceloop's anonymous telemetry, on by default
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def worker(name: str, timeout: float = 300.0, **args: Any) -> dict[str, Any]:
+    """Run one workload of :mod:`benchmarks.worker` in a fresh interpreter."""
+    cmd = [sys.executable, "-m", "benchmarks.worker", name, json.dumps(args)]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=ROOT
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{name} did not finish within {timeout:.0f} s") from exc
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise BenchError(f"{name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def timed_process(code: str) -> float:
+    """Wall seconds of ``python -c code`` in a fresh process."""
+    env = child_env()
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def refused_url() -> str:
+    """A loopback URL where nothing listens: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1/traces"
+
+
+class Receiver:
+    """The project's OTLPReceiver, in a process of its own (see ``benchmarks._receiver``)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._receiver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip() + "/v1/traces"
+        if not self.url.startswith("http"):
+            raise BenchError("the OTLP receiver process did not start")
+
+    def ask(self, command: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+# -- the figures --------------------------------------------------------------------------
+
+
+def bench_import(plan: Plan) -> list[Row]:
+    codes = {
+        "pass": "pass",
+        "ours": "import truefoundry_tracing",
+        "anchor": "from traceloop.sdk import Traceloop",
+    }
+    times: dict[str, list[float]] = {k: [] for k in codes}
+    for code in codes.values():  # warm-up: byte-code caches and the page cache
+        timed_process(code)
+    for _ in range(plan.import_runs):
+        for key, code in codes.items():
+            times[key].append(timed_process(code))
+    base = median(times["pass"])
+    ours = (median(times["ours"]) - base) * 1000
+    anchor = (median(times["anchor"]) - base) * 1000
+    return [
+        Row(
+            "`import truefoundry_tracing` (whole process, minus `python -c pass`)",
+            ours,
+            anchor,
+            "ms",
+            "<= 50 ms and <= 0.1x",
+            ours <= 50 and ours <= 0.1 * anchor,
+            f"{plan.import_runs} fresh processes per command after 1 warm-up each, the "
+            "three commands interleaved; median wall time of each, minus the median of "
+            f"`python -c pass` ({base * 1000:.1f} ms).",
+            "`from traceloop.sdk import Traceloop`",
+        )
+    ]
+
+
+def bench_init(plan: Plan) -> list[Row]:
+    url = refused_url()
+    ours: list[dict[str, Any]] = []
+    anchor: list[dict[str, Any]] = []
+    worker("init_ours", url=url)  # warm-up
+    worker("init_anchor", url=url)
+    for _ in range(plan.init_runs):
+        ours.append(worker("init_ours", url=url))
+        anchor.append(worker("init_anchor", url=url))
+    o = median([r["init"] for r in ours]) * 1000
+    a = median([r["init"] for r in anchor]) * 1000
+    o_total = median([r["import_and_init"] for r in ours]) * 1000
+    a_total = median([r["import_and_init"] for r in anchor]) * 1000
+    instrumented = ", ".join(ours[-1]["instruments"]) or "nothing"
+    method = (
+        f"{plan.init_runs} fresh processes per side after 1 warm-up each, alternating; each "
+        "imports openai first, then times the call; median. Both export OTLP/HTTP to a "
+        f"loopback port (instrumented by ours: {instrumented}; traceloop: its defaults), "
+        "with TRACELOOP_TELEMETRY=false."
+    )
+    return [
+        Row(
+            "`init()` in a process that has imported openai (OTLP exporter)",
+            o,
+            a,
+            "ms",
+            "<= 0.5x",
+            o <= 0.5 * a,
+            method + " The anchor's import of `traceloop.sdk` happens before its timer "
+            "starts; ours loads everything inside `init()`.",
+            "`Traceloop.init()`, defaults, same exporter",
+        ),
+        Row(
+            "import + `init()`, openai imported (time until tracing works)",
+            o_total,
+            a_total,
+            "ms",
+            "-",
+            None,
+            method + " Timer starts before `import truefoundry_tracing` / "
+            "`from traceloop.sdk import Traceloop`.",
+            "import + `Traceloop.init()`",
+        ),
+    ]
+
+
+def bench_decorators(plan: Plan) -> list[Row]:
+    rows = []
+    for shape, what in (
+        ("sync", "synchronous function"),
+        ("async", "async function"),
+        ("generator", "generator (3 items)"),
+    ):
+        r = worker(
+            "decorators", shape=shape, calls=plan.calls, rounds=plan.rounds, warmup=plan.warmup
+        )
+        o, a = median(r["ours_ns"]) / 1000, median(r["raw_ns"]) / 1000
+        ratio = median([x / y for x, y in zip(r["ours_ns"], r["raw_ns"], strict=True)])
+        rows.append(
+            Row(
+                f"one `@task` call inside a `@workflow`, {what}",
+                o,
+                a,
+                "µs",
+                "<= 1.3x",
+                ratio <= 1.3,
+                f"One process; {plan.rounds} rounds of {plan.calls} calls per side after "
+                f"{plan.warmup} warm-up rounds, sides alternating; median time per call; "
+                "the ratio is the median of the per-round ratios (ours / the round of raw "
+                "spans right after it), which cancels load that changes between rounds. "
+                "Both: BatchSpanProcessor (defaults) to an InMemorySpanExporter, input and "
+                "output recorded as JSON, same attributes.",
+                "`tracer.start_as_current_span`, same attributes and processor",
+                paired_ratio=ratio,
+            )
+        )
+    return rows
+
+
+def bench_app_thread(plan: Plan) -> list[Row]:
+    refused = refused_url()
+    times: dict[str, list[float]] = {"healthy": [], "refused": [], "hang": []}
+    with Receiver() as healthy, Receiver() as hanging:
+        hanging.ask("hang")
+        urls = {"healthy": healthy.url, "refused": refused, "hang": hanging.url}
+        for _ in range(plan.app_rounds):
+            for key, url in urls.items():
+                r = worker("app_thread", url=url, calls=plan.app_calls, reps=plan.app_reps)
+                times[key].extend(r["seconds"])
+    base = median(times["healthy"]) * 1000
+    rows = []
+    for key, what in (("refused", "refuses connections"), ("hang", "hangs")):
+        o = median(times[key]) * 1000
+        rows.append(
+            Row(
+                f"app-thread time for {plan.app_calls:,} `@workflow` calls while the "
+                f"collector {what}",
+                o,
+                base,
+                "ms",
+                "<= 1.1x",
+                o <= 1.1 * base,
+                f"{plan.app_rounds} fresh processes per collector state, interleaved, each "
+                f"timing {plan.app_reps} loops of {plan.app_calls:,} calls after 500 warm-up "
+                "calls; median loop time. Default batch export to the project's OTLPReceiver "
+                "in another process (healthy, or holding every request), or to a closed "
+                "loopback port.",
+                "same calls, healthy local collector",
+            )
+        )
+    return rows
+
+
+def bench_throughput(plan: Plan) -> list[Row]:
+    rates: dict[str, list[float]] = {"ours": [], "raw": []}
+    lost: dict[str, int] = {"ours": 0, "raw": 0}
+    with Receiver() as receiver:
+        for _ in range(plan.throughput_runs):
+            for side in ("ours", "raw"):
+                receiver.ask("clear")
+                r = worker(
+                    "throughput", side=side, url=receiver.url, spans=plan.spans, burst=plan.burst
+                )
+                got = int(receiver.ask("count"))
+                lost[side] += r["spans"] - got
+                rates[side].append(plan.spans / r["seconds"])
+    o, a = median(rates["ours"]), median(rates["raw"])
+    return [
+        Row(
+            "spans exported per second to the local receiver, batch mode, zero lost",
+            o,
+            a,
+            "spans/s",
+            ">= 0.9x, 0 lost",
+            o >= 0.9 * a and lost["ours"] == 0,
+            f"{plan.throughput_runs} fresh processes per side, alternating; each sends "
+            f"{plan.spans:,} spans in bursts of {plan.burst:,} (within the default queue), "
+            "flushing after each, to the project's OTLPReceiver in another process; rate = "
+            "spans / seconds from the first span to the last flush; median. Spans lost "
+            f"(receiver count vs sent): ours {lost['ours']}, anchor {lost['raw']}.",
+            "raw `BatchSpanProcessor` + `OTLPSpanExporter` (HTTP)",
+            higher_is_better=True,
+        )
+    ]
+
+
+def bench_memory(plan: Plan) -> list[Row]:
+    r = worker("memory", url=refused_url(), spans=plan.memory_spans, sample_every=10_000)
+    growth = (r["peak"] - r["start"]) / 2**20
+    return [
+        Row(
+            f"memory growth while {plan.memory_spans:,} spans are produced, collector down",
+            growth,
+            None,
+            "MB",
+            "<= 50 MB",
+            growth <= 50,
+            f"One process, `@task` calls exporting to a closed loopback port after 20,000 "
+            "warm-up calls; resident set size (RSS, /proc/self/statm) sampled every 10,000 "
+            f"calls; peak minus start ({r['start'] / 2**20:.1f} MB). Took "
+            f"{r['seconds']:.1f} s; {r['dropped']:,} spans dropped by design, "
+            f"{r['pending']:,} kept for retry.",
+        )
+    ]
+
+
+def bench_shutdown(plan: Plan) -> list[Row]:
+    with Receiver() as hanging:
+        hanging.ask("hang")
+        r = worker("shutdown", url=hanging.url, limit=plan.shutdown_timeout)
+    limit = r["timeout"]
+    return [
+        Row(
+            "`shutdown()` with the collector hanging",
+            r["seconds"],
+            None,
+            "s",
+            f"<= {limit:g} s (configured timeout)",
+            r["seconds"] <= limit,
+            "One process; 1,000 spans queued and an export held by the OTLPReceiver "
+            f"(hang fault); `shutdown()` timed with the timeout {limit:g} s"
+            f"{' (the default)' if plan.shutdown_timeout is None else ''}; one run. It "
+            f"returned {r['done']} and reported {r['dropped']:,} spans dropped.",
+        )
+    ]
+
+
+BENCHES: dict[str, Callable[[Plan], list[Row]]] = {
+    "import": bench_import,
+    "init": bench_init,
+    "decorators": bench_decorators,
+    "app_thread": bench_app_thread,
+    "throughput": bench_throughput,
+    "memory": bench_memory,
+    "shutdown": bench_shutdown,
+}
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "spans/s":
+        return f"{value:,.0f} spans/s"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:,.1f} {unit}"
+
+
+def table(rows: Sequence[Row]) -> list[list[str]]:
+    out = [["figure", "this project", "anchor", "ratio", "target", "result"]]
+    for row in rows:
+        out.append(
+            [
+                row.figure,
+                _num(row.ours, row.unit),
+                _num(row.anchor, row.unit),
+                "-" if row.ratio is None else f"{row.ratio:.2f}x",
+                row.target,
+                row.verdict,
+            ]
+        )
+    return out
+
+
+def text_table(rows: Sequence[Row]) -> str:
+    cells = table(rows)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    widths[0] = min(widths[0], 72)
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c[: widths[i]].ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _versions() -> str:
+    names = ["truefoundry-tracing", "traceloop-sdk", "opentelemetry-sdk", "openai"]
+    parts = []
+    for name in names:
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def markdown(rows: Sequence[Row], plan: Plan, seconds: float) -> str:
+    cells = table(rows)
+    anchors = {row.figure: row.anchor_name for row in rows}
+    lines = [
+        "# Performance",
+        "",
+        "Each figure is measured for truefoundry-tracing and its anchor (traceloop-sdk, or raw",
+        "OpenTelemetry) in the same run, alternating between the two, so the ratio holds on a",
+        "noisy machine better than either number alone. The suite exits non-zero when a target is",
+        "missed, so it can gate a release.",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        "bash scripts/bench            # builds .venv/tl-latest if needed, runs everything",
+        "bash scripts/bench --only decorators,throughput   # a subset",
+        "```",
+        "",
+        f"Latest run: {datetime.date.today().isoformat()}, {seconds:.0f} s, "
+        f"{'quick mode, ' if plan is QUICK else ''}Python {platform.python_version()} on "
+        f"{platform.system()} {platform.machine()} with {os.cpu_count()} CPUs "
+        "(shared with other work); " + _versions() + ".",
+        "",
+        "## Results",
+        "",
+        "| " + " | ".join(cells[0]) + " |",
+        "| " + " | ".join("---" for _ in cells[0]) + " |",
+    ]
+    for row, cell in zip(rows, cells[1:], strict=True):
+        cell = [cell[0], cell[1], f"{cell[2]} ({anchors[row.figure]})", *cell[3:]]
+        lines.append("| " + " | ".join(cell) + " |")
+    lines += ["", "## Method, per figure", ""]
+    for row in rows:
+        lines.append(f"- **{row.figure}**: {row.method}")
+        if row.note:
+            lines.append(f"  {row.note}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite works")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(BENCHES)}"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="Markdown report path (default: docs/performance.md for a full run of every "
+        "figure; none otherwise)",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        parser.error(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    output = args.output
+    if output is None and not args.quick and names == list(BENCHES):
+        output = DOC
+
+    started = time.perf_counter()
+    rows: list[Row] = []
+    failed = False
+    for name in names:
+        t0 = time.perf_counter()
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        try:
+            rows.extend(BENCHES[name](plan))
+        except BenchError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            failed = True
+        print(f"  {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    print(text_table(rows))
+    if output is not None:
+        output.write_text(markdown(rows, plan, seconds), encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    if failed:
+        return 2
+    return 1 if any(row.passed is False for row in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
