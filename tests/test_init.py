@@ -783,7 +783,7 @@ def test_a_tracer_provider_set_before_init(receiver: OTLPReceiver, setup: str, n
     assert "FLUSHED True" in result.stdout
     provider_line = next(line for line in result.stdout.splitlines() if line.startswith("PROVIDER"))
     assert note in provider_line
-    spans = receiver.wait_for_spans(2)
+    spans = receiver.wait_for_spans(2, timeout=20)
     assert sorted(s.name for s in spans) == ["double.tool", "flow.workflow"]
     by = {s.name: s for s in spans}
     assert by["double.tool"].parent_id == by["flow.workflow"].span_id
