@@ -742,7 +742,7 @@ from opentelemetry import trace
 import truefoundry_tracing as tt
 
 status = tt.init(
-    "first-provider", host=sys.argv[1], api_key="{key}", disable_batch=True, timeout=2,
+    "first-provider", host=sys.argv[1], api_key="{key}", disable_batch=True, timeout=10,
     instruments=[],  # the provider is the point here; instrumenting costs seconds on 0.38
 )
 
@@ -755,7 +755,7 @@ def flow():
     return double(21)
 
 print("RESULT", flow())
-print("FLUSHED", tt.flush(timeout=2))
+print("FLUSHED", tt.flush(timeout=10))
 print("PROVIDER", status.provider)
 """
 
