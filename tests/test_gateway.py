@@ -575,6 +575,9 @@ CANARIES = {
     "X-Api-Key": "canary-xapikey-Hb63Ny",
     "Cookie": "session=canary-cookie-Ks40Fd",
     "Proxy-Authorization": "Basic canary-proxy-Tu55Je",
+    "X-Client-Secret": "canary-secret-Gd19Qa",
+    "Private-Token": "canary-private-Mc72Rv",
+    "Ocp-Apim-Subscription-Key": "canary-azure-Yf38Pw",
 }
 
 
@@ -597,7 +600,10 @@ def test_secrets_in_extra_headers_never_leave_the_process(
                 client.chat.completions.create(
                     model=MODEL,
                     messages=MESSAGES,
-                    extra_headers={**CANARIES, **tt.gateway_headers({"feature": "search"})},
+                    extra_headers={
+                        **CANARIES,
+                        **tt.gateway_headers({"feature": "search", "token_budget": "5"}),
+                    },
                 )
                 stream = client.chat.completions.create(
                     model=MODEL, messages=MESSAGES, stream=True, extra_headers=dict(CANARIES)
@@ -618,7 +624,8 @@ def test_secrets_in_extra_headers_never_leave_the_process(
     assert len(llm_spans) == 2
     headers = llm_spans[0].attributes[HEADERS_ATTR]
     assert "[REDACTED]" in headers
-    assert "'X-TFY-METADATA': '{\"feature\":\"search\"}'" in headers  # readable
+    assert '\'X-TFY-METADATA\': \'{"feature":"search","token_budget":"5"}\'' in headers  # readable
+    assert headers.count("[REDACTED]") == len(CANARIES)
     root = next(s for s in spans if s.name == "leaky.workflow")
     assert gw_attrs(root) == {"customer_id": "c-8"}
 
