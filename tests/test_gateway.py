@@ -154,9 +154,9 @@ def test_invalid_metadata_raises_value_error_naming_the_key(
     assert isinstance(info.value, tt.ConfigError)
     assert names in str(info.value)
     assert says in str(info.value)
-    with pytest.raises(ValueError, match="gateway_metadata"):  # the scope checks the same way
-        with tt.gateway_metadata(metadata):
-            pass
+    # The scope checks the same way.
+    with pytest.raises(ValueError, match="gateway_metadata"), tt.gateway_metadata(metadata):
+        pass
 
 
 def test_error_messages_never_echo_the_value() -> None:
@@ -353,18 +353,20 @@ def test_nested_scopes_merge_inner_wins_and_unwind(
 def test_precedence_trace_id_then_client_then_scope_then_call(
     traced: CapturedSpans, llm: FakeLLMServer
 ) -> None:
-    with gateway.openai_client(
-        llm.base_url,
-        api_key=KEY,
-        metadata={"app": "bot", "team": "search", "tfy_trace_id": "from-client"},
-        max_retries=0,
-    ) as client:
-        with tt.gateway_metadata(team="ranking", customer_id="c-1"):
-            client.chat.completions.create(
-                model=MODEL,
-                messages=MESSAGES,
-                extra_headers=tt.gateway_headers({"customer_id": "c-7"}, log_request=True),
-            )
+    with (
+        gateway.openai_client(
+            llm.base_url,
+            api_key=KEY,
+            metadata={"app": "bot", "team": "search", "tfy_trace_id": "from-client"},
+            max_retries=0,
+        ) as client,
+        tt.gateway_metadata(team="ranking", customer_id="c-1"),
+    ):
+        client.chat.completions.create(
+            model=MODEL,
+            messages=MESSAGES,
+            extra_headers=tt.gateway_headers({"customer_id": "c-7"}, log_request=True),
+        )
     assert metadata_of(llm.last_request) == {
         "tfy_trace_id": "from-client",
         "app": "bot",
@@ -511,9 +513,8 @@ def test_an_invalid_header_of_the_call_is_sent_unchanged_and_logged_once(
 def test_invalid_metadata_sends_nothing(
     traced: CapturedSpans, client: openai.OpenAI, llm: FakeLLMServer, metadata: Any
 ) -> None:
-    with pytest.raises(ValueError):
-        with tt.gateway_metadata(metadata):
-            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    with pytest.raises(ValueError), tt.gateway_metadata(metadata):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
     with pytest.raises(ValueError):
         client.chat.completions.create(
             model=MODEL, messages=MESSAGES, extra_headers=tt.gateway_headers(metadata)
@@ -525,14 +526,16 @@ def test_invalid_metadata_sends_nothing(
 
 
 def test_http_client_for_other_sdks(traced: CapturedSpans, llm: FakeLLMServer) -> None:
-    with openai.OpenAI(
-        base_url=llm.base_url,
-        api_key=KEY,
-        http_client=gateway.http_client(metadata={"sdk": "plain"}),
-        max_retries=0,
-    ) as client:
-        with tt.gateway_metadata(customer_id="c-6"):
-            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    with (
+        openai.OpenAI(
+            base_url=llm.base_url,
+            api_key=KEY,
+            http_client=gateway.http_client(metadata={"sdk": "plain"}),
+            max_retries=0,
+        ) as client,
+        tt.gateway_metadata(customer_id="c-6"),
+    ):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
     span = traced.one("openai.chat")
     assert metadata_of(llm.last_request) == {
         "tfy_trace_id": span.trace_id,
@@ -572,6 +575,9 @@ CANARIES = {
     "X-Api-Key": "canary-xapikey-Hb63Ny",
     "Cookie": "session=canary-cookie-Ks40Fd",
     "Proxy-Authorization": "Basic canary-proxy-Tu55Je",
+    "X-Client-Secret": "canary-secret-Gd19Qa",
+    "Private-Token": "canary-private-Mc72Rv",
+    "Ocp-Apim-Subscription-Key": "canary-azure-Yf38Pw",
 }
 
 
@@ -594,7 +600,10 @@ def test_secrets_in_extra_headers_never_leave_the_process(
                 client.chat.completions.create(
                     model=MODEL,
                     messages=MESSAGES,
-                    extra_headers={**CANARIES, **tt.gateway_headers({"feature": "search"})},
+                    extra_headers={
+                        **CANARIES,
+                        **tt.gateway_headers({"feature": "search", "token_budget": "5"}),
+                    },
                 )
                 stream = client.chat.completions.create(
                     model=MODEL, messages=MESSAGES, stream=True, extra_headers=dict(CANARIES)
@@ -615,7 +624,8 @@ def test_secrets_in_extra_headers_never_leave_the_process(
     assert len(llm_spans) == 2
     headers = llm_spans[0].attributes[HEADERS_ATTR]
     assert "[REDACTED]" in headers
-    assert "'X-TFY-METADATA': '{\"feature\":\"search\"}'" in headers  # readable
+    assert '\'X-TFY-METADATA\': \'{"feature":"search","token_budget":"5"}\'' in headers  # readable
+    assert headers.count("[REDACTED]") == len(CANARIES)
     root = next(s for s in spans if s.name == "leaky.workflow")
     assert gw_attrs(root) == {"customer_id": "c-8"}
 

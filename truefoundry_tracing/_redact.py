@@ -48,7 +48,8 @@ _HEADER_TOKENS = ("authorization", "api", "cookie", "token", "password")
 _HEADER_VALUE = re.compile(
     r"""(?ix)
     (["']?(?:proxy-)?(?:authorization|x-api-key|api[-_]?key|cookie|set-cookie|
-        x-tfy-api-key|x-auth-token|auth-token|access[-_]?token|password)["']?\s*[:=]\s*)
+        x-tfy-api-key|x-auth-token|auth-token|access[-_]?token|password|
+        secret|token|subscription-key)["']?\s*[:=]\s*)
     (["'])(.*?)(?<!\\)\2
     """
 )

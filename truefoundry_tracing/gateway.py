@@ -237,11 +237,7 @@ def openai_client(
     fixed, options = _prepare(base_url, api_key, metadata, logging_config, kwargs)
     hook = _RequestHook(fixed, trace_id)
     http = options.pop("http_client", None)
-    options["http_client"] = (
-        _add_hook(http, hook)
-        if http is not None
-        else oa.DefaultHttpxClient(event_hooks={"request": [hook]})
-    )
+    options["http_client"] = _add_hook(http if http is not None else _httpx_classes()[0](), hook)
     client: openai.OpenAI = oa.OpenAI(**options)
     return client
 
@@ -269,17 +265,13 @@ def async_openai_client(
     fixed, options = _prepare(base_url, api_key, metadata, logging_config, kwargs)
     hook = _AsyncRequestHook(fixed, trace_id)
     http = options.pop("http_client", None)
-    options["http_client"] = (
-        _add_hook(http, hook)
-        if http is not None
-        else oa.DefaultAsyncHttpxClient(event_hooks={"request": [hook]})
-    )
+    options["http_client"] = _add_hook(http if http is not None else _httpx_classes()[1](), hook)
     client: openai.AsyncOpenAI = oa.AsyncOpenAI(**options)
     return client
 
 
 def _httpx_classes() -> tuple[Any, Any]:
-    with contextlib.suppress(ImportError):
+    with contextlib.suppress(ImportError, AttributeError):  # openai < 1.17 has no defaults
         import openai
 
         return openai.DefaultHttpxClient, openai.DefaultAsyncHttpxClient
