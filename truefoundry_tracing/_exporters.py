@@ -206,7 +206,9 @@ class OTLPExporter(SpanExporter):
         while True:
             deadline = own_deadline if self._deadline is None else min(own_deadline, self._deadline)
             remaining = deadline - time.monotonic()
-            if remaining <= 0.05:
+            # Near a flush/shutdown deadline a request cannot finish; the export timeout
+            # alone may legitimately be shorter than that margin.
+            if remaining <= (0.05 if self._deadline is not None else 0.0):
                 return Verdict(
                     "timeout",
                     f"no answer from {self.url} before the flush/shutdown deadline; spans "

@@ -41,8 +41,8 @@ class Hints:
 class Verdict:
     """The outcome of one export request.
 
-    ``code`` is a stable word (``accepted``, ``dns``, ``refused``, ``timeout``, ``tls``,
-    ``reset``, ``unauthorized``, ``forbidden``, ``not_found``, ``too_large``,
+    ``code`` is a stable word (``accepted``, ``invalid_request``, ``dns``, ``refused``,
+    ``timeout``, ``tls``, ``reset``, ``unauthorized``, ``forbidden``, ``not_found``, ``too_large``,
     ``rate_limited``, ``server_error``, ``http_error``, ``error``); ``message`` is a sentence
     with the fix; ``status`` is the HTTP status when there was one.
     """
@@ -160,6 +160,19 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
     """Turn a network error from posting spans into a :class:`Verdict`."""
     url = hints.url
     chain = _chain(exc)
+    if any(
+        isinstance(e, (UnicodeError, ValueError)) and not isinstance(e, ssl.SSLError)
+        for e in chain
+    ):
+        # Raised while building the request (requests' InvalidURL and InvalidHeader are
+        # ValueErrors; http.client encodes headers as Latin-1): retrying cannot help.
+        return Verdict(
+            "invalid_request",
+            f"could not build a request to {url} ({type(exc).__name__}): the URL or a header "
+            "value holds a character HTTP cannot carry (often a pasted '…' or curly quote); "
+            f"check {hints.host_source}, {hints.key_source}, {hints.project_source} and "
+            "extra headers. Spans were dropped.",
+        )
     names = " ".join(type(e).__name__ for e in chain)
     text = " ".join(str(e) for e in chain)
     if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in names:

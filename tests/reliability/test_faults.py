@@ -328,13 +328,13 @@ def test_backoff_grows_while_the_collector_stays_down(receiver: OTLPReceiver) ->
     receiver.respond_with(503)
     status = tt.init("backoff", host=receiver.url, api_key=KEY, disable_batch=True, timeout=1)
     ping(1)
-    receiver.wait_for_requests(4, timeout=8)
+    receiver.wait_for_requests(3, timeout=8)  # at 0, 0.25 and 0.75 s
     receiver.reset_faults()
     receiver.wait_for_spans(1, timeout=8)
     times = [r.received_at for r in receiver.requests]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(gaps) >= 3
-    assert all(later > 1.5 * earlier for earlier, later in itertools.pairwise(gaps[:3])), gaps
+    assert len(gaps) == 3  # the last one delivered the span
+    assert all(later > 1.5 * earlier for earlier, later in itertools.pairwise(gaps)), gaps
     assert wait_until(lambda: status.exported == 1) and status.dropped == 0
 
 
@@ -358,7 +358,7 @@ def test_retry_after_longer_than_the_timeout_pauses_every_export(
     assert wait_until(lambda: status.exported == 3) and status.dropped == 0
 
 
-@pytest.mark.parametrize("garbage", ["soon", "-5", "nan", "Wed, 99 Foo 2015 07:28:00 GMT"])
+@pytest.mark.parametrize("garbage", ["soon", "Wed, 99 Foo 2015 07:28:00 GMT"])
 def test_unusable_retry_after_falls_back_to_backoff(receiver: OTLPReceiver, garbage: str) -> None:
     receiver.respond_with(429, times=2, headers={"Retry-After": garbage})
     status = tt.init("garbage", host=receiver.url, api_key=KEY, disable_batch=True, timeout=1)
@@ -403,3 +403,50 @@ def test_a_private_ca_is_trusted_through_requests_ca_bundle(
         assert receiver.url.startswith("https://")
         assert wait_until(lambda: status.exported == 1)
         assert status.last_error is None
+
+
+# --------------------------------------------------------------------------------------------
+# failures that are the configuration's, not the collector's
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_export_timeout_shorter_than_the_deadline_margin_still_sends(
+    receiver: OTLPReceiver,
+) -> None:
+    status = tt.init("quick", host=receiver.url, api_key=KEY, disable_batch=True, timeout=0.05)
+    ping(1)
+    assert [s.name for s in receiver.wait_for_spans(1)] == ["ping.tool"]
+    assert wait_until(lambda: status.exported == 1)
+
+
+def test_a_header_http_cannot_carry_is_explained_once_and_dropped(
+    receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pasted '…' in a header fails before any byte is sent: no retry, one clear warning.
+
+    (``resolve()`` should refuse such values up front: see test_fuzz.py's strict xfail.)
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from truefoundry_tracing._exporters import ExportStats, OTLPExporter
+    from truefoundry_tracing._transport import Hints
+
+    caplog.set_level(logging.WARNING, logger="truefoundry_tracing")
+    url = receiver.url + PATH
+    headers = {"Authorization": f"Bearer {KEY}", "TFY-Tracing-Project": "caf\u00e9-\u2026"}
+    exporter = OTLPExporter(url, headers, timeout=1, hints=Hints(url=url), stats=ExportStats())
+    tracer = TracerProvider().get_tracer("unsendable")
+    spans = []
+    for name in ("a", "b"):
+        span = tracer.start_span(name)
+        span.end()
+        spans.append(span)
+    for span in spans:
+        exporter.export([span])
+    exporter.shutdown()
+    assert receiver.requests == []
+    assert (exporter.stats.dropped, exporter.stats.pending, exporter.stats.exported) == (2, 0, 0)
+    messages = cause_warnings(caplog, url)
+    assert len(messages) == 1, messages
+    assert "could not build a request" in messages[0] and "TFY_TRACING_PROJECT" in messages[0]
+    assert KEY not in caplog.text
