@@ -33,7 +33,7 @@ __all__ = ["ConsoleTreeExporter", "ExportStats", "OTLPExporter"]
 logger = logging.getLogger("truefoundry_tracing")
 
 MAX_PENDING = 2048
-_BACKOFF = (0.25, 0.5, 1.0, 2.0)
+_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass
@@ -80,6 +80,11 @@ class OTLPExporter(SpanExporter):
         self._in_flight = 0
         self._session: Any = None
         self._pid = 0
+        # After a retryable failure nothing is sent before this time (``time.monotonic()``);
+        # a timer then sends what is pending, so an outage heals without new spans.
+        self._not_before = 0.0
+        self._failures = 0
+        self._timer: threading.Timer | None = None
 
     def set_deadline(self, deadline: float | None) -> None:
         """Make exports give up at ``deadline`` (``time.monotonic()``), or None to lift it."""
@@ -109,6 +114,7 @@ class OTLPExporter(SpanExporter):
         Whatever that export or a later one does afterwards is no longer counted.
         """
         self._shutdown = True
+        self._cancel_retry()
         if self._abandoned:
             return 0
         self._abandoned = True
@@ -127,6 +133,15 @@ class OTLPExporter(SpanExporter):
         with self._lock:
             batch = self._pending + list(spans)
             self._pending = []
+            if not batch:
+                return SpanExportResult.SUCCESS
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                deadline = self._deadline
+                if deadline is None or time.monotonic() + wait >= deadline - 0.05:
+                    self._keep(batch)  # the collector asked for a pause: the timer sends them
+                    return SpanExportResult.FAILURE
+                time.sleep(wait)  # flush/shutdown: the pause ends within their deadline
             self._in_flight = len(batch)
             try:
                 verdict = self._send(batch)
@@ -140,34 +155,64 @@ class OTLPExporter(SpanExporter):
                     logger.info("truefoundry_tracing: export to %s recovered.", self.url)
                     self._failing = False
                     self._warned.clear()
+                self._failures = 0
+                self._not_before = 0.0
                 self.stats.pending = 0
                 return SpanExportResult.SUCCESS
             self._failing = True
             self.stats.add("failed_requests", 1)
             self._warn_once(verdict)
             if verdict.retryable and not self._shutdown:
-                keep = batch[-MAX_PENDING:]
-                self.stats.add("dropped", len(batch) - len(keep))
-                self._pending = keep
+                self._keep(batch)
+                delay = self._backoff(verdict)
+                self._failures += 1
+                self._not_before = time.monotonic() + delay
+                self._schedule_retry(delay)
             else:
                 self.stats.add("dropped", len(batch))
-            self.stats.pending = len(self._pending)
+                self.stats.pending = len(self._pending)
             return SpanExportResult.FAILURE
+
+    def _keep(self, batch: list[ReadableSpan]) -> None:
+        """Hold ``batch`` for a retry (lock held); beyond the cap the oldest spans are dropped."""
+        keep = batch[-MAX_PENDING:]
+        self.stats.add("dropped", len(batch) - len(keep))
+        self._pending = keep
+        self.stats.pending = len(keep)
+
+    def _schedule_retry(self, delay: float) -> None:
+        timer = self._timer
+        if timer is not None and timer.is_alive():
+            timer.cancel()
+        timer = threading.Timer(delay, self._retry)
+        timer.daemon = True
+        timer.name = "tfy-tracing-retry"
+        self._timer = timer
+        timer.start()
+
+    def _retry(self) -> None:
+        if self._shutdown or not self._pending:
+            return
+        try:
+            self.export([])
+        except Exception:  # a background retry must never raise into a thread's excepthook
+            logger.debug("truefoundry_tracing: retrying the export failed", exc_info=True)
 
     def _send(self, batch: list[ReadableSpan]) -> Verdict:
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
         body = encode_spans(batch).SerializeToString()
         own_deadline = time.monotonic() + self._timeout
-        attempt = 0
         while True:
             deadline = own_deadline if self._deadline is None else min(own_deadline, self._deadline)
             remaining = deadline - time.monotonic()
-            if remaining <= 0.05:
+            # Near a flush/shutdown deadline a request cannot finish; the export timeout
+            # alone may legitimately be shorter than that margin.
+            if remaining <= (0.05 if self._deadline is not None else 0.0):
                 return Verdict(
                     "timeout",
-                    f"no answer from {self.url} before the flush/shutdown deadline; "
-                    "unsent spans were dropped.",
+                    f"no answer from {self.url} before the flush/shutdown deadline; spans "
+                    "still unsent at shutdown are counted as dropped.",
                     retryable=True,
                 )
             verdict = post(
@@ -175,15 +220,22 @@ class OTLPExporter(SpanExporter):
             )
             if verdict.ok or not verdict.retryable or self._shutdown:
                 return verdict
-            delay = (
-                verdict.retry_after
-                if verdict.retry_after is not None
-                else _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
-            )
+            delay = self._backoff(verdict)
             if time.monotonic() + delay >= deadline - 0.05:
                 return verdict
+            self._failures += 1
             time.sleep(delay)
-            attempt += 1
+
+    def _backoff(self, verdict: Verdict) -> float:
+        """Seconds to wait before the next attempt: Retry-After, else exponential backoff."""
+        if verdict.retry_after is not None:
+            return verdict.retry_after
+        return _BACKOFF[min(self._failures, len(_BACKOFF) - 1)]
+
+    def _cancel_retry(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -203,6 +255,7 @@ class OTLPExporter(SpanExporter):
             self.set_deadline(deadline)
             self.export([])
         self._shutdown = True
+        self._cancel_retry()
         if self._pending and not self._abandoned:
             self.stats.add("dropped", len(self._pending))
             self._pending = []

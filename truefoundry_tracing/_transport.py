@@ -8,6 +8,8 @@ a failure the same way.
 from __future__ import annotations
 
 import contextlib
+import email.utils
+import math
 import socket
 import ssl
 import time
@@ -18,6 +20,9 @@ from typing import Any
 __all__ = ["Hints", "Verdict", "classify_exception", "classify_status", "post"]
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+# A Retry-After longer than this is treated as this: a misconfigured proxy must not stall
+# export for hours while the retry buffer fills up.
+MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -29,14 +34,15 @@ class Hints:
     project_source: str = "TFY_TRACING_PROJECT"
     host_source: str = "TFY_HOST"
     has_key: bool = True
+    timeout_source: str = "the timeout setting (TFY_TRACING_TIMEOUT)"
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one export request.
 
-    ``code`` is a stable word (``accepted``, ``dns``, ``refused``, ``timeout``, ``tls``,
-    ``reset``, ``unauthorized``, ``forbidden``, ``not_found``, ``too_large``,
+    ``code`` is a stable word (``accepted``, ``invalid_request``, ``dns``, ``refused``,
+    ``timeout``, ``tls``, ``reset``, ``unauthorized``, ``forbidden``, ``not_found``, ``too_large``,
     ``rate_limited``, ``server_error``, ``http_error``, ``error``); ``message`` is a sentence
     with the fix; ``status`` is the HTTP status when there was one.
     """
@@ -54,13 +60,23 @@ class Verdict:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    if not raw:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None."""
+    raw: object = headers.get("Retry-After")
+    if raw is None:
+        raw = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    if not isinstance(raw, str) or not raw.strip():
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Verdict:
@@ -96,7 +112,9 @@ def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Ve
         return Verdict(
             "too_large",
             f"413 from {url}: the batch was too large for the collector; those spans were "
-            "dropped. Lower the batch size or the size of recorded inputs and outputs.",
+            "dropped. Send smaller requests with disable_batch=True "
+            "(TFY_TRACING_DISABLE_BATCH=true), or record less content with "
+            "trace_content=False.",
             status,
         )
     if status in RETRYABLE_STATUS:
@@ -142,6 +160,19 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
     """Turn a network error from posting spans into a :class:`Verdict`."""
     url = hints.url
     chain = _chain(exc)
+    if any(
+        isinstance(e, (UnicodeError, ValueError)) and not isinstance(e, ssl.SSLError)
+        for e in chain
+    ):
+        # Raised while building the request (requests' InvalidURL and InvalidHeader are
+        # ValueErrors; http.client encodes headers as Latin-1): retrying cannot help.
+        return Verdict(
+            "invalid_request",
+            f"could not build a request to {url} ({type(exc).__name__}): the URL or a header "
+            "value holds a character HTTP cannot carry (often a pasted '…' or curly quote); "
+            f"check {hints.host_source}, {hints.key_source}, {hints.project_source} and "
+            "extra headers. Spans were dropped.",
+        )
     names = " ".join(type(e).__name__ for e in chain)
     text = " ".join(str(e) for e in chain)
     if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in names:
@@ -162,7 +193,8 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
         return Verdict(
             "timeout",
             f"no answer from {url} within the timeout; the collector or a proxy is hanging, "
-            "or a firewall drops the traffic. Spans are kept and retried.",
+            "or a firewall drops the traffic. Spans are kept and retried. If the collector "
+            f"is only slow, raise {hints.timeout_source}.",
             retryable=True,
         )
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
