@@ -305,10 +305,13 @@ def _retire(processors: Sequence[SpanProcessor], timeout: float) -> bool:
 def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: float) -> bool:
     """Run ``work`` with every exporter's deadline set, waiting at most ``timeout``."""
     deadline = time.monotonic() + timeout
+    # Requests give up a little earlier, leaving the processors time to count what they drop
+    # and the caller its answer before the deadline.
+    export_deadline = deadline - min(0.2, timeout * 0.05)
     for exp in exporters:
         setter = getattr(exp, "set_deadline", None)
         if setter is not None:
-            setter(deadline)
+            setter(export_deadline)
     result: list[bool] = []
 
     def run() -> None:
@@ -320,7 +323,9 @@ def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: f
 
     worker = threading.Thread(target=run, name="tfy-tracing-flush", daemon=True)
     worker.start()
-    worker.join(max(0.0, deadline - time.monotonic()))
+    # Wake a little early: a busy machine can be late waking a thread, and the caller was
+    # promised an answer within ``timeout``.
+    worker.join(max(0.0, deadline - min(0.1, timeout * 0.02) - time.monotonic()))
     for exp in exporters:
         setter = getattr(exp, "set_deadline", None)
         if setter is not None:
