@@ -440,7 +440,7 @@ def _num(value: float | None, unit: str) -> str:
     if unit == "spans/s":
         return f"{value:,.0f} spans/s"
     if unit == "s":
-        return f"{value:.2f} s"
+        return f"{value:.3f} s"
     return f"{value:,.1f} {unit}"
 
 
