@@ -322,25 +322,21 @@ def throughput(side: str, url: str, spans: int, burst: int) -> dict[str, Any]:
 
 
 def memory(url: str, spans: int, sample_every: int) -> dict[str, Any]:
-    """RSS growth while ``spans`` decorated calls are traced with the collector refusing."""
+    """RSS growth while ``spans`` spans go through the pipeline with the collector refusing."""
+    from opentelemetry import trace
+
     import truefoundry_tracing as tt
 
     st = tt.init(app_name="bench", endpoint=url, console=False, instruments=())
-
-    @tt.task(name="step")
-    def step(x: int) -> int:
-        return x + 1
-
-    for i in range(20_000):  # warm-up: fill the queue and the retry buffer once
-        step(i)
+    tracer = trace.get_tracer_provider().get_tracer("bench")
+    _produce(tracer, 20_000)  # warm-up: fill the queue and the retry buffer once
     gc.collect()
     start = rss_bytes()
     peak = start
     t0 = time.perf_counter()
-    for i in range(spans):
-        step(i)
-        if i % sample_every == 0:
-            peak = max(peak, rss_bytes())
+    for _ in range(spans // sample_every):
+        _produce(tracer, sample_every)
+        peak = max(peak, rss_bytes())
     gc.collect()
     end = rss_bytes()
     return {

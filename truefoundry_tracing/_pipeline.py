@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
+    ALWAYS_ON,
     ParentBased,
     Sampler,
     SamplingResult,
@@ -47,13 +48,28 @@ class SwitchSampler(Sampler):
     """A sampler whose rate (or off switch) can change after the provider is built."""
 
     def __init__(self) -> None:
-        self._delegate: Sampler = ParentBased(TraceIdRatioBased(1.0))
+        self._delegate = ParentBased(ALWAYS_ON)
+
+    @property
+    def _delegate(self) -> Sampler:
+        return self._current
+
+    @_delegate.setter
+    def _delegate(self, sampler: Sampler) -> None:
+        self._current = sampler
+        # Called for every span: bind the delegate's method to skip a layer of calls.
+        self.should_sample = sampler.should_sample  # type: ignore[method-assign]
 
     def configure(self, rate: float, enabled: bool) -> None:
-        self._delegate = ParentBased(TraceIdRatioBased(rate)) if enabled else ALWAYS_OFF
+        if not enabled:
+            self._delegate = ALWAYS_OFF
+        elif rate >= 1.0:  # same decisions as TraceIdRatioBased(1.0), without the arithmetic
+            self._delegate = ParentBased(ALWAYS_ON)
+        else:
+            self._delegate = ParentBased(TraceIdRatioBased(rate))
 
     def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
-        return self._delegate.should_sample(*args, **kwargs)
+        return self._current.should_sample(*args, **kwargs)
 
     def get_description(self) -> str:
         return f"truefoundry_tracing({self._delegate.get_description()})"
@@ -319,10 +335,13 @@ def _retire(processors: Sequence[SpanProcessor], timeout: float) -> bool:
 def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: float) -> bool:
     """Run ``work`` with every exporter's deadline set, waiting at most ``timeout``."""
     deadline = time.monotonic() + timeout
+    # Requests give up a little earlier, leaving the processors time to count what they drop
+    # and the caller its answer before the deadline.
+    export_deadline = deadline - min(0.2, timeout * 0.05)
     for exp in exporters:
         setter = getattr(exp, "set_deadline", None)
         if setter is not None:
-            setter(deadline)
+            setter(export_deadline)
     result: list[bool] = []
 
     def run() -> None:
@@ -334,7 +353,9 @@ def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: f
 
     worker = threading.Thread(target=run, name="tfy-tracing-flush", daemon=True)
     worker.start()
-    worker.join(max(0.0, deadline - time.monotonic()))
+    # Wake a little early: a busy machine can be late waking a thread, and the caller was
+    # promised an answer within ``timeout``.
+    worker.join(max(0.0, deadline - min(0.1, timeout * 0.02) - time.monotonic()))
     for exp in exporters:
         setter = getattr(exp, "set_deadline", None)
         if setter is not None:

@@ -193,9 +193,16 @@ class Redactor:
     def attributes(self, attrs: Mapping[str, Any], *, drop_content: bool) -> dict[str, Any] | None:
         """Redacted copy of ``attrs``, or None when nothing needed to change."""
         out: dict[str, Any] | None = None
+        clean = self._clean if self._hook is None else ()
         for key, value in attrs.items():
             if drop_content and is_content_key(key):
                 new: Any = None
+            elif type(value) is str:
+                if value in clean:
+                    continue
+                new = self.value(key, value)
+            elif type(value) in (int, float, bool) and self._hook is None:
+                continue
             else:
                 new = self.value(key, value)
             if new is value or new == value:

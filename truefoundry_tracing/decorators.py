@@ -53,12 +53,38 @@ class _Runtime:
         self.attach = context_api.attach
         self.detach = context_api.detach
         self.get_current = context_api.get_current
+        self._bind_context_var(context_api)
         self.set_value = context_api.set_value
         self.set_span = trace.set_span_in_context
         self.global_tracer = trace.get_tracer("truefoundry_tracing")
         self.error = StatusCode.ERROR
         self.status = Status
         self.to_json = to_json
+
+    def _bind_context_var(self, context_api: Any) -> None:
+        """With OpenTelemetry's default runtime context, use its ContextVar directly.
+
+        attach, detach and get_current run several times per traced call; going through
+        ``opentelemetry.context`` adds two Python calls to each. Another runtime context
+        (``OTEL_PYTHON_CONTEXT``) keeps the public functions.
+        """
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
+        var = getattr(runtime, "_current_context", None)
+        if type(runtime) is not ContextVarsRuntimeContext or var is None:
+            return
+        slow_detach = context_api.detach
+
+        def detach(token: Any) -> None:
+            try:
+                var.reset(token)
+            except Exception:
+                slow_detach(token)  # logs the failure as OpenTelemetry does, never raises
+
+        self.attach = var.set
+        self.detach = detach
+        self.get_current = var.get
 
 
 _rt: _Runtime | None = None
@@ -91,8 +117,12 @@ class _Entity:
         if self.version is not None:
             attrs[_VERSION] = self.version
         kind = self.kind
-        if kind == "workflow" or (kind == "agent" and ctx.get(WORKFLOW_KEY) is None):
+        workflow = ctx.get(WORKFLOW_KEY)
+        starts_workflow = kind == "workflow" or (kind == "agent" and workflow is None)
+        if starts_workflow:
             attrs[_WORKFLOW] = self.name
+        elif workflow is not None:  # else the root processor adds it: one locked call more
+            attrs[_WORKFLOW] = workflow
         if kind in ("task", "tool"):
             parent_path = ctx.get(ENTITY_PATH_KEY)
             path = f"{parent_path}.{self.name}" if parent_path else self.name
@@ -106,7 +136,7 @@ class _Entity:
         tracer = FLAGS.tracer or rt.global_tracer
         span = tracer.start_span(self.span_name, context=ctx, attributes=attrs)
         new_ctx = rt.set_span(span, ctx)
-        if _WORKFLOW in attrs:
+        if starts_workflow:
             new_ctx = rt.set_value(WORKFLOW_KEY, self.name, new_ctx)
         if kind == "agent":
             new_ctx = rt.set_value(AGENT_KEY, self.name, new_ctx)
