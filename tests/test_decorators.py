@@ -1322,3 +1322,22 @@ def test_trace_content_false_records_no_input_or_output(tfy_spans: CapturedSpans
         assert INPUT not in span.attributes
         assert OUTPUT not in span.attributes
     tfy_spans.assert_absent(canary)
+
+
+def test_a_nested_function_is_named_as_written(tfy_spans: CapturedSpans) -> None:
+    def make() -> Any:
+        @task
+        def ask() -> str:
+            return "ok"
+
+        class Helper:
+            @tool
+            def run(self) -> int:
+                return 1
+
+        return ask, Helper
+
+    ask, helper = make()
+    assert ask() == "ok"
+    assert helper().run() == 1
+    assert tfy_spans.names == ["ask.task", "Helper.run.tool"]

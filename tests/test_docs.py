@@ -40,7 +40,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PUBLIC_MODULES = ["truefoundry_tracing", "truefoundry_tracing.testing", "truefoundry_tracing.spans"]
+PUBLIC_MODULES = [
+    "truefoundry_tracing",
+    "truefoundry_tracing.gateway",
+    "truefoundry_tracing.testing",
+    "truefoundry_tracing.spans",
+]
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*(?P<name>[a-z][a-z-]*)\s*(?::(?P<arg>.*?))?\s*-->\s*$")

@@ -351,7 +351,10 @@ def _wrap_async_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[.
 def _decorate(fn: Callable[..., Any], kind: str, name: str | None, version: int | None) -> Any:
     if isinstance(fn, (classmethod, staticmethod)):
         return type(fn)(_decorate(fn.__func__, kind, name, version))
-    entity = _Entity(kind, name or getattr(fn, "__qualname__", None) or repr(fn), version)
+    qualname = getattr(fn, "__qualname__", None)
+    # A function defined inside another is named as written: "ask", not "make.<locals>.ask".
+    default = qualname.rpartition("<locals>.")[2] if qualname else repr(fn)
+    entity = _Entity(kind, name or default, version)
     if inspect.isasyncgenfunction(fn):
         return _wrap_async_generator(fn, entity)
     if inspect.iscoroutinefunction(fn):
