@@ -124,6 +124,7 @@ TABLE: dict[str, tuple[Any, Any, list[tuple[str, str, Any]], Any]] = {
     "enabled": (False, False, [("TFY_TRACING_ENABLED", "FALSE", False)], True),
     "allow_insecure": (True, True, [("TFY_TRACING_ALLOW_INSECURE", "on", True)], False),
     "timeout": (2.5, 2.5, [("TFY_TRACING_TIMEOUT", "3", 3.0)], 5.0),
+    "handle_sigterm": (False, False, [("TFY_TRACING_HANDLE_SIGTERM", "off", False)], True),
 }
 
 ENV_CASES = [
