@@ -161,8 +161,7 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
     url = hints.url
     chain = _chain(exc)
     if any(
-        isinstance(e, (UnicodeError, ValueError)) and not isinstance(e, ssl.SSLError)
-        for e in chain
+        isinstance(e, (UnicodeError, ValueError)) and not isinstance(e, ssl.SSLError) for e in chain
     ):
         # Raised while building the request (requests' InvalidURL and InvalidHeader are
         # ValueErrors; http.client encodes headers as Latin-1): retrying cannot help.
