@@ -380,7 +380,7 @@ def shutdown(timeout: float | None = None) -> bool:
         >>> tt.shutdown(timeout=1.0) in (True, False)
         True
     """
-    global _settings, _status
+    global _settings, _status, _stats
     if "truefoundry_tracing._pipeline" not in sys.modules:
         return True
     from ._pipeline import get_pipeline
@@ -390,6 +390,7 @@ def shutdown(timeout: float | None = None) -> bool:
         stats = _stats
         done = get_pipeline().shutdown(max(0.0, limit))
         _settings = None
+        _stats = None
         _status = None
     if stats is not None and stats.dropped:
         cause = f" Last error: {stats.last_error}" if stats.last_error else ""

@@ -246,6 +246,7 @@ class OTLPExporter(SpanExporter):
         self._pending = []
         self._in_flight = 0
         self._session = None
+        self._timer = None  # the parent's timer thread does not exist here
         self.stats.pending = 0
 
     def shutdown(self, timeout_millis: float = 30000) -> None:

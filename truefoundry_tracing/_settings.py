@@ -292,13 +292,27 @@ def _is_secret_header(name: str) -> bool:
     return bool(_SECRET_HEADER.search(name))
 
 
+def _header_label(name: str) -> str:
+    if name == AUTH_HEADER:
+        return "the API key"
+    # Quote names that look like header names; a mangled entry's "name" may hold a key.
+    return f"header {name!r}" if re.fullmatch(r"[A-Za-z]+(-[A-Za-z]+)*", name) else "a header"
+
+
 def _check_header_value(name: str, value: str, source: str) -> None:
+    what = _header_label(name)
     if "\r" in value or "\n" in value or "\x00" in value:
-        what = "the API key" if name == AUTH_HEADER else f"header {name!r}"
         raise ConfigError(
             f"{what} from {source} contains a line break or NUL character; remove it "
             "(a trailing newline often comes from reading the key from a file)."
         )
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{what} from {source} contains a character HTTP headers cannot carry (often a "
+            "pasted '…' or a curly quote); retype it."
+        ) from None
 
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -398,7 +412,26 @@ def _check_url(url: str, setting: str) -> str:
             "https://your-company.truefoundry.cloud."
         )
     del port
+    if not _valid_host(parts.hostname):
+        raise ConfigError(
+            f"{setting} {_safe_url(url)!r} has a host name that cannot be reached; host names "
+            "are letters, digits, '-' and dots, such as your-company.truefoundry.cloud."
+        )
     return url
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    if ":" in host:  # an IPv6 literal, already checked by urlsplit
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return all(_LABEL.fullmatch(label) for label in labels)
 
 
 def _normalize_host(url: str, setting: str) -> str:
@@ -619,6 +652,11 @@ def resolve(
                 raise ConfigError(
                     f"headers must map strings to strings; {name!r} maps to a "
                     f"{type(value).__name__}."
+                )
+            if not re.fullmatch(_TOKEN, name):
+                raise ConfigError(
+                    "headers has an invalid header name; header names are letters, digits "
+                    "and '-', for example {'X-Team': 'search'}."
                 )
             _check_header_value(name, value, "the headers argument")
             extra_headers[name] = value

@@ -260,11 +260,6 @@ def test_one_warning_per_cause_names_the_fix_and_drops_are_counted(
     assert len(cause_warnings(caplog, url + PATH)) == 1  # shutdown's retry did not warn again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in _api.shutdown(): _stats is kept after shutdown, so the atexit shutdown() "
-    "logs the same 'N spans were dropped' line a second time at interpreter exit",
-)
 def test_the_dropped_line_is_logged_once_even_when_shutdown_runs_again_at_exit(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, receiver: OTLPReceiver
 ) -> None:
