@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("langgraph", reason="LangGraph runs in the framework environments")
 
-from conftest import (
+from _support import (
     API_KEY,
     TL_038,
     load_example,
