@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("crewai", reason="CrewAI runs in the framework environments")
 
-from conftest import API_KEY, load_example, one_trace, parent, require_instrumented, tree_names
+from _support import API_KEY, load_example, one_trace, parent, require_instrumented, tree_names
 
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("langchain_openai", reason="LangChain runs in the framework environments")
 
-from conftest import (
+from _support import (
     API_KEY,
     TL_038,
     load_example,

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("langgraph", reason="LangGraph runs in the framework environments")
 
-from conftest import (
+from _support import (
     API_KEY,
     TL_038,
     load_example,
@@ -67,11 +67,19 @@ def test_agent_graph_nodes_tool_and_one_llm_span_per_model_call(
     first, second = (spans.llm(c) for c in calls)
     assert first.model == second.model == "gpt-4o-mini"
     assert first.input_messages[-1].content == "How many people live in Paris?"
-    (call,) = first.output_messages[0].tool_calls
-    assert call["name"] == "population"
-    arguments = call["arguments"]
-    assert (json.loads(arguments) if isinstance(arguments, str) else arguments) == {"city": "Paris"}
-    assert second.input_messages[-1].role == "tool"
+    if TL_038:
+        # known limit: 0.38 reads tool calls from additional_kwargs, where langchain-openai 1.x
+        # no longer puts them
+        assert first.output_messages[0].tool_calls == ()
+    else:
+        (call,) = first.output_messages[0].tool_calls
+        assert call["name"] == "population"
+        arguments = call["arguments"]
+        assert (json.loads(arguments) if isinstance(arguments, str) else arguments) == {
+            "city": "Paris"
+        }
+    # known limit: 0.38 does not map LangChain's ToolMessage to a role
+    assert second.input_messages[-1].role == ("unknown" if TL_038 else "tool")
     assert second.input_messages[-1].content == "2.1 million"
     assert second.output_text == "Paris has about 2.1 million inhabitants."
     assert [(v.input_tokens, v.output_tokens, v.total_tokens) for v in (first, second)] == [

@@ -10,7 +10,7 @@ pytest.importorskip(
     "llama_index.llms.openai", reason="LlamaIndex runs in the framework environments"
 )
 
-from conftest import (
+from _support import (
     API_KEY,
     TL_038,
     load_example,
