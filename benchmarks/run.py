@@ -51,7 +51,7 @@ class Plan:
 
 
 FULL = Plan(
-    import_runs=9,
+    import_runs=7,
     init_runs=5,
     calls=1000,
     rounds=21,
@@ -59,9 +59,9 @@ FULL = Plan(
     app_calls=10_000,
     app_reps=3,
     app_rounds=3,
-    spans=20_000,
+    spans=10_000,
     burst=2000,
-    throughput_runs=3,
+    throughput_runs=5,
     memory_spans=1_000_000,
     shutdown_timeout=None,
 )
@@ -350,6 +350,7 @@ def bench_app_thread(plan: Plan) -> list[Row]:
 
 def bench_throughput(plan: Plan) -> list[Row]:
     rates: dict[str, list[float]] = {"ours": [], "raw": []}
+    ratios: list[float] = []
     lost: dict[str, int] = {"ours": 0, "raw": 0}
     with Receiver() as receiver:
         for _ in range(plan.throughput_runs):
@@ -361,7 +362,9 @@ def bench_throughput(plan: Plan) -> list[Row]:
                 got = int(receiver.ask("count"))
                 lost[side] += r["spans"] - got
                 rates[side].append(plan.spans / r["seconds"])
+            ratios.append(rates["ours"][-1] / rates["raw"][-1])
     o, a = median(rates["ours"]), median(rates["raw"])
+    ratio = median(ratios)
     return [
         Row(
             "spans exported per second to the local receiver, batch mode, zero lost",
@@ -369,14 +372,16 @@ def bench_throughput(plan: Plan) -> list[Row]:
             a,
             "spans/s",
             ">= 0.9x, 0 lost",
-            o >= 0.9 * a and lost["ours"] == 0,
+            ratio >= 0.9 and lost["ours"] == 0,
             f"{plan.throughput_runs} fresh processes per side, alternating; each sends "
             f"{plan.spans:,} spans in bursts of {plan.burst:,} (within the default queue), "
             "flushing after each, to the project's OTLPReceiver in another process; rate = "
-            "spans / seconds from the first span to the last flush; median. Spans lost "
+            "spans / seconds from the first span to the last flush; median; the ratio is "
+            "the median of the per-run ratios (ours / the raw run right after it). Spans lost "
             f"(receiver count vs sent): ours {lost['ours']}, anchor {lost['raw']}.",
             "raw `BatchSpanProcessor` + `OTLPSpanExporter` (HTTP)",
             higher_is_better=True,
+            paired_ratio=ratio,
         )
     ]
 
@@ -488,6 +493,31 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+KNOWN_MISSES = """
+## Known misses
+
+- **`init()` <= 0.5x `Traceloop.init()`** is out of reach while `init()` instruments openai
+  before returning. Profiled with pyinstrument (`pyinstrument -m benchmarks.worker init_ours
+  '{"url": "http://127.0.0.1:9/v1/traces"}'`): about 75% of our `init()` is
+  `OpenAIInstrumentor.instrument()`, whose `opentelemetry.instrumentation.openai.v1` imports
+  `assistant_wrappers`, which imports `openai.types.beta` (hundreds of pydantic models); the
+  rest is openai's own lazily loaded resources touched while wrapping, `packaging` (the
+  instrumentor's dependency check) and our exporter. `Traceloop.init()` pays the same import,
+  so the ratio cannot fall below that share (about 0.7x) on this path. Reaching 0.5x would
+  take deferring the openai instrumentation past `init()` (an import hook, or wrapping on first
+  call), which leaves the first LLM calls untraced or races them; or a change upstream that
+  imports the assistants wrappers lazily. Counting import and `init()` together, the time
+  until tracing works is about 0.6x traceloop's.
+- **generator `@task` <= 1.3x** is at 1.3x to 1.4x: each step of a traced generator attaches
+  and detaches the span's context around the generator's code, so spans started inside it
+  nest correctly; a raw `start_as_current_span` around `yield` leaves its context attached
+  while the consumer runs, which is the leak our decorators avoid. That is two ContextVar
+  operations per item more than the anchor.
+- On a machine shared with other work the absolute figures move by 2x to 4x between runs; the
+  ratios (same run, alternating sides) move by about 0.05.
+"""
+
+
 def markdown(rows: Sequence[Row], plan: Plan, seconds: float) -> str:
     cells = table(rows)
     anchors = {row.figure: row.anchor_name for row in rows}
@@ -519,7 +549,7 @@ def markdown(rows: Sequence[Row], plan: Plan, seconds: float) -> str:
     for row, cell in zip(rows, cells[1:], strict=True):
         cell = [cell[0], cell[1], f"{cell[2]} ({anchors[row.figure]})", *cell[3:]]
         lines.append("| " + " | ".join(cell) + " |")
-    lines += ["", "## Method, per figure", ""]
+    lines += ["", KNOWN_MISSES.strip(), "", "## Method, per figure", ""]
     for row in rows:
         lines.append(f"- **{row.figure}**: {row.method}")
         if row.note:

@@ -128,19 +128,18 @@ class Redactor:
         short = len(text) <= _CLEAN_CACHE_MAX_LEN
         if short and text in self._clean:
             return text
-        if text.isascii():
-            lowered = text.lower()
-            for token in self._tokens:
-                if token in lowered:
-                    break
-            else:
-                return text
-        out = self._scrub(text)
+        out = self._scrub(text) if self._may_hold_secret(text) else text
         if short and out == text:
             if len(self._clean) >= _CLEAN_CACHE_SIZE:
                 self._clean.clear()
             self._clean.add(text)
         return out
+
+    def _may_hold_secret(self, text: str) -> bool:
+        if not text.isascii():
+            return True
+        lowered = text.lower()
+        return any(token in lowered for token in self._tokens)
 
     def _scrub(self, text: str) -> str:
         if self._builtin:
