@@ -650,7 +650,7 @@ def test_url_and_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_url_and_key_from_init_arguments() -> None:
-    tt.init(host="https://init.example.com", api_key=KEY, console=False, instruments=[])
+    tt.init(host="https://init.example.com", api_key=KEY, console=False, instruments=["openai"])
     with gateway.openai_client() as client:
         assert str(client.base_url) == "https://init.example.com/api/llm/"
         assert client.api_key == KEY
