@@ -44,7 +44,7 @@ def run_example(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, str]]]:
             [sys.executable, str(EXAMPLES / f"{name}.py")],
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=600,
             cwd=tmp_path,
             env=env,
         )
