@@ -211,3 +211,34 @@ def test_render_tree_survives_malformed_llm_messages() -> None:
         attributes={"llm.request.type": "chat", "gen_ai.output.messages": MALFORMED[1]},
     )
     assert "openai.chat" in render_tree([span])
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    [json.dumps([{"type": "text", "content": "Be brief."}]), "Be brief."],
+)
+def test_system_instructions_read_as_the_first_input_message(instructions: str) -> None:
+    view = llm_view(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system_instructions": instructions,
+            "gen_ai.input.messages": json.dumps(
+                [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+            ),
+        }
+    )
+    assert [(m.role, m.content) for m in view.input_messages] == [
+        ("system", "Be brief."),
+        ("user", "hi"),
+    ]
+
+
+def test_system_instructions_do_not_duplicate_a_system_message() -> None:
+    view = llm_view(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Be brief."}]),
+            "gen_ai.input.messages": json.dumps([{"role": "system", "content": "Be brief."}]),
+        }
+    )
+    assert [m.role for m in view.input_messages] == ["system"]

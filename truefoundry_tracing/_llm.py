@@ -9,6 +9,7 @@ toolkit, the CLI and the local viewer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -279,6 +280,15 @@ def llm_view(attributes: Mapping[str, Any]) -> LLMView:
         if "gen_ai.input.messages" in a
         else _messages_from_indexed(a, "prompt")
     )
+    instructions = a.get("gen_ai.system_instructions")
+    if instructions is not None and not any(m.role == "system" for m in inputs):
+        # 0.62 writes the system prompt apart from the messages (GenAI conventions).
+        if isinstance(instructions, str):
+            with contextlib.suppress(ValueError):
+                instructions = json.loads(instructions)
+        text, _ = _parts_text(instructions)
+        if text is not None:
+            inputs = (LLMMessage(role="system", content=text), *inputs)
     outputs = (
         _messages_from_json(a["gen_ai.output.messages"])
         if "gen_ai.output.messages" in a

@@ -56,12 +56,6 @@ def test_chain_is_one_trace_with_one_llm_span_under_the_chain(
     assert (view.input_tokens, view.output_tokens, view.total_tokens) == (14, 6, 20)
 
 
-@pytest.mark.xfail(
-    not TL_038,
-    strict=True,
-    reason="gap: traceloop 0.62 writes the system prompt to gen_ai.system_instructions, which "
-    "llm_view does not read, so the normalized input has only the user message",
-)
 def test_system_prompt_is_part_of_the_llm_view(
     tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:
