@@ -233,13 +233,7 @@ def _apply(settings: Settings) -> TracingStatus:
                     settings.traces_url,
                     settings.export_headers(),
                     timeout=settings.timeout,
-                    hints=Hints(
-                        url=settings.traces_url,
-                        key_source=_source_name(settings, "api_key"),
-                        project_source=_source_name(settings, "tracing_project"),
-                        host_source=_source_name(settings, "host"),
-                        has_key=settings.api_key is not None,
-                    ),
+                    hints=Hints.for_settings(settings, settings.traces_url),
                     stats=_stats,
                 )
                 exporters.append(exp)
@@ -281,11 +275,6 @@ def _apply(settings: Settings) -> TracingStatus:
         lifecycle.register_exit(shutdown)
         lifecycle.register_fork_hook(pipe.after_fork)
         return status
-
-
-def _source_name(settings: Settings, option: str) -> str:
-    src = settings.sources.get(option, "default")
-    return {"argument": f"the {option} argument", "default": f"the {option} setting"}.get(src, src)
 
 
 _content_env_before: str | None = None

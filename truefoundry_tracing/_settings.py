@@ -232,6 +232,17 @@ class Settings:
             return "truefoundry"
         return "console" if self.console else "none"
 
+    def source_label(self, option: str, argument: str | None = None) -> str:
+        """Where ``option`` came from, for messages: a variable's name, the argument, or default.
+
+        ``argument`` names the argument the caller's way (``--host`` for the CLI); by default
+        it reads "the host argument".
+        """
+        src = self.sources.get(option, "default")
+        if src == "argument":
+            return argument or f"the {option} argument"
+        return f"the {option} setting" if src == "default" else src
+
     def export_headers(self) -> dict[str, str]:
         """The HTTP headers sent with every export, including the key (never log these)."""
         out = dict(self.headers)

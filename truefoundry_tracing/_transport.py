@@ -13,9 +13,12 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._settings import Settings
 
 __all__ = ["Hints", "Verdict", "classify_exception", "classify_status", "post"]
 
@@ -35,6 +38,27 @@ class Hints:
     host_source: str = "TFY_HOST"
     has_key: bool = True
     timeout_source: str = "the timeout setting (TFY_TRACING_TIMEOUT)"
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, url: str, argument: Callable[[str], str] | None = None
+    ) -> Hints:
+        """Hints naming where each of ``settings``' values came from.
+
+        ``argument(option)`` names an option given as an argument (default: "the <option>
+        argument").
+        """
+
+        def label(option: str) -> str:
+            return settings.source_label(option, argument(option) if argument else None)
+
+        return cls(
+            url=url,
+            key_source=label("api_key"),
+            project_source=label("tracing_project"),
+            host_source=label("endpoint" if settings.endpoint else "host"),
+            has_key=settings.api_key is not None,
+        )
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,6 @@ def _source(settings: Settings, option: str) -> str:
     return {"argument": "command line"}.get(src, src)
 
 
-def _hint_source(settings: Settings, option: str) -> str:
-    src = settings.sources.get(option, "default")
-    return {"argument": f"--{option.replace('_', '-')}", "default": f"the {option} setting"}.get(
-        src, src
-    )
-
-
 def _describe(settings: Settings) -> dict[str, Any]:
     def item(value: Any, option: str) -> dict[str, Any]:
         return {"value": value, "source": _source(settings, option)}
@@ -209,13 +202,7 @@ def run_doctor(
                 "no tracing project is set (TFY_TRACING_PROJECT): spans carry no "
                 "TFY-Tracing-Project header."
             )
-    hints = Hints(
-        url=url,
-        key_source=_hint_source(settings, "api_key"),
-        project_source=_hint_source(settings, "tracing_project"),
-        host_source=_hint_source(settings, "endpoint" if settings.endpoint else "host"),
-        has_key=settings.api_key is not None,
-    )
+    hints = Hints.for_settings(settings, url, lambda option: f"--{option.replace('_', '-')}")
     limit = min(settings.timeout, timeout if timeout is not None else DEFAULT_PROBE_TIMEOUT)
     import requests
 
