@@ -29,6 +29,7 @@ def test_all_is_sorted_and_importable(module_name: str) -> None:
 def test_top_level_surface_is_the_documented_one() -> None:
     assert set(truefoundry_tracing.__all__) == {
         "ConfigError",
+        "InstrumentOutcome",
         "MissingDependencyError",
         "TracingError",
         "TracingStatus",

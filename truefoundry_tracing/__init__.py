@@ -9,8 +9,8 @@ Example:
     >>> answer()
     '42'
 
-Importing this package is cheap: OpenTelemetry, traceloop's instrumentations and openai are
-loaded by ``init()`` or the first traced call, not here.
+Importing this package is cheap: OpenTelemetry is loaded by ``init()`` or the first traced
+call, and each instrumentation when the app first imports or uses its library, not here.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from ._context import association_properties
     from ._errors import ConfigError, MissingDependencyError, TracingError
     from ._gateway import gateway_headers, gateway_metadata, parse_metadata
+    from ._instruments import InstrumentOutcome
     from .decorators import agent, task, tool, workflow
 
 __all__ = [
     "ConfigError",
+    "InstrumentOutcome",
     "MissingDependencyError",
     "TracingError",
     "TracingStatus",
@@ -60,6 +62,7 @@ _LAZY = {
     "gateway_headers": "._gateway",
     "gateway_metadata": "._gateway",
     "parse_metadata": "._gateway",
+    "InstrumentOutcome": "._instruments",
     "workflow": ".decorators",
     "task": ".decorators",
     "agent": ".decorators",

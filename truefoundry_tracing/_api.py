@@ -60,13 +60,29 @@ class TracingStatus:
     sample_rate: float
     trace_content: bool
     console: bool
-    instruments: tuple[str, ...]
-    skipped_instruments: Mapping[str, str]
     provider: str
     sources: Mapping[str, str]
     warnings: tuple[str, ...] = ()
-    instrument_report: tuple[InstrumentOutcome, ...] = ()
+    _report: tuple[InstrumentOutcome, ...] = field(default=(), repr=False)
     _stats: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def instrument_report(self) -> tuple[InstrumentOutcome, ...]:
+        """One outcome per library considered, as of now: a ``deferred`` one turns into what
+        happened when the app first imported or used the library."""
+        from ._instruments import current
+
+        return tuple(current(o) for o in self._report)
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """Names of the libraries being traced (or to be, on first use)."""
+        return tuple(o.name for o in self.instrument_report if o.active)
+
+    @property
+    def skipped_instruments(self) -> Mapping[str, str]:
+        """Name to ``"state: reason"`` for every library considered and not traced."""
+        return {o.name: f"{o.state}: {o.reason}" for o in self.instrument_report if not o.active}
 
     @property
     def exported(self) -> int:
@@ -262,12 +278,10 @@ def _apply(settings: Settings) -> TracingStatus:
             sample_rate=settings.sample_rate,
             trace_content=settings.trace_content,
             console=settings.console,
-            instruments=report.applied,
-            skipped_instruments=report.skipped,
             provider=pipe.provider_note,
             sources=dict(settings.sources),
             warnings=settings.warnings,
-            instrument_report=report.outcomes,
+            _report=report.outcomes,
             _stats=_stats,
         )
         _settings, _status = settings, status
@@ -361,8 +375,9 @@ def flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop exporting, within ``timeout`` seconds (default: init's, 5 s).
 
-    Called for you at interpreter exit. Prints one line if spans were dropped. A later
-    ``init()`` starts exporting again.
+    Called for you at interpreter exit. Prints one line if spans were dropped. Libraries whose
+    instrumentation was deferred to their first use stay uninstrumented. A later ``init()``
+    starts exporting again.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -378,6 +393,8 @@ def shutdown(timeout: float | None = None) -> bool:
         limit = timeout if timeout is not None else (_settings.timeout if _settings else 5.0)
         stats = _stats
         done = get_pipeline().shutdown(max(0.0, limit))
+        if "truefoundry_tracing._instruments" in sys.modules:
+            sys.modules["truefoundry_tracing._instruments"].cancel_deferred()
         _settings = None
         _stats = None
         _status = None

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import _deferred
 from ._errors import ConfigError
 
 __all__ = [
@@ -38,7 +39,9 @@ __all__ = [
 
 logger = logging.getLogger("truefoundry_tracing")
 
-State = Literal["applied", "kept", "not installed", "unavailable", "incompatible", "failed"]
+State = Literal[
+    "applied", "deferred", "kept", "not installed", "unavailable", "incompatible", "failed"
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Instrumentation:
     dists: tuple[str, ...]  # distributions, any of which means the library is installed
     module: str  # module of the instrumentation
     cls: str
+    # the library's modules whose import means it may be used: importing any of them applies
+    # an instrumentation deferred by init()
+    imports: tuple[str, ...] = ()
     removable: bool = False  # its uninstrument() really unwraps (OpenTelemetry contrib ones)
 
     @property
@@ -61,10 +67,12 @@ class Instrumentation:
 class InstrumentOutcome:
     """What ``init()`` did about one library.
 
-    ``state`` is ``applied``; ``kept`` (applied by an earlier ``init()``, no longer asked
-    for, still active); ``not installed``; ``unavailable`` (this traceloop-sdk ships no
-    instrumentation for it); ``incompatible`` (versions that do not work together, named in
-    ``reason``); or ``failed`` (the instrumentation raised; the error is in ``reason``).
+    ``state`` is ``applied``; ``deferred`` (installed and not used yet: instrumented as the
+    app imports the library, or for the OpenAI client on its first use, so ``init()`` does not
+    pay for loading what the app may never call); ``kept`` (applied by an earlier ``init()``,
+    no longer asked for, still active); ``not installed``; ``unavailable`` (this traceloop-sdk
+    ships no instrumentation for it); ``incompatible`` (versions that do not work together,
+    named in ``reason``); or ``failed`` (the instrumentation raised; the error is in ``reason``).
 
     Example:
         >>> o = InstrumentOutcome("langchain", "not installed", "langchain-core is not installed.")
@@ -80,8 +88,8 @@ class InstrumentOutcome:
 
     @property
     def active(self) -> bool:
-        """True when calls to the library are traced (``applied`` or ``kept``)."""
-        return self.state in ("applied", "kept")
+        """True when calls to the library are traced (``applied``, ``deferred`` or ``kept``)."""
+        return self.state in ("applied", "deferred", "kept")
 
     def __str__(self) -> str:
         return f"{self.name}: {self.state}" + (f" ({self.reason})" if self.reason else "")
@@ -93,23 +101,20 @@ class Report:
 
     outcomes: tuple[InstrumentOutcome, ...]
 
-    @property
-    def applied(self) -> tuple[str, ...]:
-        """Names of the libraries being traced."""
-        return tuple(o.name for o in self.outcomes if o.active)
 
-    @property
-    def skipped(self) -> dict[str, str]:
-        """Name to reason, for every library not traced."""
-        return {o.name: f"{o.state}: {o.reason}" for o in self.outcomes if not o.active}
-
-
-def _i(name: str, dists: str | tuple[str, ...], module: str, cls: str) -> Instrumentation:
+def _i(
+    name: str,
+    dists: str | tuple[str, ...],
+    module: str,
+    cls: str,
+    imports: str | tuple[str, ...] | None = None,
+) -> Instrumentation:
     return Instrumentation(
         name,
         (dists,) if isinstance(dists, str) else dists,
         "opentelemetry.instrumentation." + module,
         cls,
+        (imports,) if isinstance(imports, str) else (imports or (module,)),
     )
 
 
@@ -117,14 +122,15 @@ DEFAULT: tuple[Instrumentation, ...] = (
     # model providers
     _i("openai", "openai", "openai", "OpenAIInstrumentor"),
     _i("anthropic", "anthropic", "anthropic", "AnthropicInstrumentor"),
-    _i("bedrock", "boto3", "bedrock", "BedrockInstrumentor"),
-    _i("sagemaker", "boto3", "sagemaker", "SageMakerInstrumentor"),
+    _i("bedrock", "boto3", "bedrock", "BedrockInstrumentor", "botocore"),
+    _i("sagemaker", "boto3", "sagemaker", "SageMakerInstrumentor", "botocore"),
     _i("vertexai", "google-cloud-aiplatform", "vertexai", "VertexAIInstrumentor"),
     _i(
         "google_generativeai",
         ("google-genai", "google-generativeai"),
         "google_generativeai",
         "GoogleGenerativeAiInstrumentor",
+        ("google.genai", "google.generativeai"),
     ),
     _i("cohere", "cohere", "cohere", "CohereInstrumentor"),
     _i("mistral", "mistralai", "mistralai", "MistralAiInstrumentor"),
@@ -138,31 +144,45 @@ DEFAULT: tuple[Instrumentation, ...] = (
         ("ibm-watsonx-ai", "ibm-watson-machine-learning"),
         "watsonx",
         "WatsonxInstrumentor",
+        ("ibm_watsonx_ai", "ibm_watson_machine_learning"),
     ),
-    _i("alephalpha", "aleph-alpha-client", "alephalpha", "AlephAlphaInstrumentor"),
+    _i(
+        "alephalpha",
+        "aleph-alpha-client",
+        "alephalpha",
+        "AlephAlphaInstrumentor",
+        "aleph_alpha_client",
+    ),
     _i("litellm", "litellm", "litellm", "LiteLLMInstrumentor"),
     _i("voyageai", "voyageai", "voyageai", "VoyageAIInstrumentor"),
-    _i("writer", "writer-sdk", "writer", "WriterInstrumentor"),
+    _i("writer", "writer-sdk", "writer", "WriterInstrumentor", "writerai"),
     # agent frameworks (LangGraph runs on langchain-core, so one instrumentation covers both)
-    _i("langchain", "langchain-core", "langchain", "LangchainInstrumentor"),
-    _i("llama_index", ("llama-index-core", "llama-index"), "llamaindex", "LlamaIndexInstrumentor"),
+    _i("langchain", "langchain-core", "langchain", "LangchainInstrumentor", "langchain_core"),
+    _i(
+        "llama_index",
+        ("llama-index-core", "llama-index"),
+        "llamaindex",
+        "LlamaIndexInstrumentor",
+        # llama_index is a namespace package since 0.10: its import runs no hook
+        ("llama_index.core", "llama_index"),
+    ),
     _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
     _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
-    _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor"),
+    _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
     _i("mcp", "mcp", "mcp", "McpInstrumentor"),
     # vector databases
     _i("chroma", "chromadb", "chromadb", "ChromaInstrumentor"),
     _i("pinecone", ("pinecone", "pinecone-client"), "pinecone", "PineconeInstrumentor"),
-    _i("qdrant", "qdrant-client", "qdrant", "QdrantInstrumentor"),
+    _i("qdrant", "qdrant-client", "qdrant", "QdrantInstrumentor", "qdrant_client"),
     _i("weaviate", "weaviate-client", "weaviate", "WeaviateInstrumentor"),
-    _i("milvus", "pymilvus", "milvus", "MilvusInstrumentor"),
+    _i("milvus", "pymilvus", "milvus", "MilvusInstrumentor", "pymilvus"),
     _i("lancedb", "lancedb", "lancedb", "LanceInstrumentor"),
     _i("marqo", "marqo", "marqo", "MarqoInstrumentor"),
 )
 
 OPT_IN: tuple[Instrumentation, ...] = tuple(
-    Instrumentation(i.name, i.dists, i.module, i.cls, removable=True)
+    Instrumentation(i.name, i.dists, i.module, i.cls, i.imports, removable=True)
     for i in (
         _i("requests", "requests", "requests", "RequestsInstrumentor"),
         _i("urllib3", "urllib3", "urllib3", "URLLib3Instrumentor"),
@@ -191,7 +211,14 @@ _ALIASES = {
 _active: dict[str, tuple[Any, InstrumentOutcome]] = {}
 _final: dict[str, InstrumentOutcome] = {}
 _warned: set[str] = set()
-_lock = threading.Lock()
+# Deferred ones: the gate to take down when they fire, and what init() reported; and what
+# they became once fired. The provider is the one the latest init() set up.
+_pending: dict[str, tuple[_deferred.Gate | None, InstrumentOutcome]] = {}
+_resolved: dict[str, InstrumentOutcome] = {}
+_provider: Any = None
+# Reentrant: applying one instrumentation may import another deferred library, whose import
+# hook then applies that one on the same thread.
+_lock = threading.RLock()
 
 
 def check_names(names: Iterable[str], setting: str = "instruments") -> tuple[str, ...]:
@@ -326,7 +353,106 @@ def _apply_one(inst: Instrumentation, tracer_provider: Any) -> InstrumentOutcome
             f"instrumentation for it. Install {inst.package} or a newer traceloop-sdk.",
             library_version=lib_version,
         )
+    deferred = _defer(inst, lib_version, inst_version)
+    if deferred is not None:
+        return deferred
+    return _instrument(inst, tracer_provider, lib_version, inst_version)
 
+
+def _defer(
+    inst: Instrumentation, lib_version: str, inst_version: str | None
+) -> InstrumentOutcome | None:
+    """Arrange for ``inst`` to be applied on first import or first use; None: apply it now."""
+
+    def fire() -> bool:
+        return _fire(inst.name)
+
+    def deferred(reason: str, gate: _deferred.Gate | None) -> InstrumentOutcome:
+        outcome = InstrumentOutcome(inst.name, "deferred", reason, lib_version, inst_version)
+        _pending[inst.name] = (gate, outcome)
+        return outcome
+
+    if not _deferred.imported(inst.imports):
+        # top-level names only: finding a dotted one would import its parent package
+        if not any(_module_available(m.partition(".")[0]) for m in inst.imports):
+            return None  # installed under a module name this table does not know: apply now
+        # registered first: the hook fires at once if another thread imported it meanwhile
+        outcome = deferred(
+            f"{inst.imports[0]} is not imported yet; it is instrumented as the app imports it.",
+            None,
+        )
+        _deferred.on_import(inst.imports, fire)
+        return outcome
+    if inst.name == "openai":
+        gate = _deferred.openai_gate(fire)
+        if gate is not None:
+            return deferred(
+                "instrumented when the app first uses an OpenAI client, so init() stays fast.",
+                gate,
+            )
+    return None
+
+
+def _fire(name: str) -> bool:
+    """Apply a deferred instrumentation now, if it still is pending. Never raises."""
+    try:
+        with _lock:
+            pending = _pending.pop(name, None)
+            if pending is None:
+                return False
+            gate, was = pending
+            if gate is not None:
+                gate.remove()
+            outcome = _instrument(
+                KNOWN[name], _provider, was.library_version, was.instrumentation_version
+            )
+            _resolved[name] = outcome
+    except Exception:
+        logger.warning(
+            "truefoundry_tracing: instrumenting %s on first use failed; it is not traced.",
+            name,
+            exc_info=True,
+        )
+        return False
+    if outcome.active:
+        logger.debug("truefoundry_tracing: instrumented %s on first use", name)
+    else:
+        logger.warning("truefoundry_tracing: %s is not traced: %s", name, outcome)
+    return True
+
+
+def _cancel(names: Iterable[str]) -> None:
+    for name in names:
+        gate = _pending.pop(name)[0]
+        if gate is not None:
+            gate.remove()
+
+
+def cancel_deferred() -> None:
+    """Drop every deferred instrumentation not applied yet (``shutdown()``)."""
+    with _lock:
+        _cancel(list(_pending))
+
+
+def current(outcome: InstrumentOutcome) -> InstrumentOutcome:
+    """What became of ``outcome`` since: a deferred one once its library was first used.
+
+    Example:
+        >>> o = InstrumentOutcome("x", "not installed", "x is not installed.")
+        >>> current(o) is o
+        True
+    """
+    if outcome.state != "deferred":
+        return outcome
+    return _resolved.get(outcome.name, outcome)
+
+
+def _instrument(
+    inst: Instrumentation,
+    tracer_provider: Any,
+    lib_version: str | None,
+    inst_version: str | None,
+) -> InstrumentOutcome:
     def outcome(state: State, reason: str = "") -> InstrumentOutcome:
         return InstrumentOutcome(inst.name, state, reason, lib_version, inst_version)
 
@@ -390,10 +516,13 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
     instrumentation supports it (:data:`OPT_IN`), else kept and reported as ``kept``.
     Never raises.
     """
+    global _provider
     wanted = DEFAULT if names is None else tuple(KNOWN[n] for n in check_names(names))
     wanted_names = {i.name for i in wanted}
     outcomes: list[InstrumentOutcome] = []
     with _lock:
+        _provider = tracer_provider
+        _cancel(name for name in list(_pending) if name not in wanted_names)
         for name in list(_active):
             if name in wanted_names:
                 continue
@@ -408,6 +537,8 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
         for inst in wanted:
             if inst.name in _active:
                 outcomes.append(_active[inst.name][1])
+            elif inst.name in _pending:
+                outcomes.append(_pending[inst.name][1])
             elif inst.name in _final:
                 outcomes.append(_final[inst.name])
             else:

@@ -1,0 +1,95 @@
+"""Frameworks imported *after* ``init()`` are instrumented as they are imported.
+
+The other framework tests import their framework before ``init()`` (as most apps do), which
+instruments it at once; here each example runs in a fresh process both ways and must give the
+same trace, so deferring the instrumentation to the import loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("langchain_core", reason="framework environments only (scripts/test)")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "frameworks"
+
+SCRIPT = """
+import importlib.util, json, sys
+from contextlib import ExitStack
+import truefoundry_tracing as tt
+from truefoundry_tracing.testing import capture_spans
+
+def load(path):
+    spec = importlib.util.spec_from_file_location("example_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # frameworks resolve type hints through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+path, order, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+if order == "import-first":
+    example = load(path)
+status = tt.init("deferred", console=False)
+at_init = {o.name: o.state for o in status.instrument_report}
+if order == "init-first":
+    example = load(path)  # imports the framework: its instrumentation is applied here
+with ExitStack() as stack, capture_spans(isolate=False) as spans:
+    example.make_app(*example.endpoint(stack))(*args)
+print(json.dumps({
+    "at_init": at_init,
+    "after": {o.name: o.state for o in status.instrument_report},
+    "spans": sorted([s.name, s.kind, s.attributes.get("traceloop.span.kind")] for s in spans),
+}))
+"""
+
+CASES = {
+    "langchain_chain": ("langchain", ["France"]),
+    "langgraph_agent": ("langchain", ["Paris"]),
+    "llamaindex_query": ("llama_index", ["What is the capital of France?"]),
+    "crewai_crew": ("crewai", []),
+}
+
+
+def run(example: str, order: str, args: list[str], home: Path) -> dict[str, Any]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_", "CREWAI_"))
+    }
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
+    env.update(
+        CREWAI_DISABLE_TELEMETRY="true",
+        CREWAI_TRACING_ENABLED="false",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(EXAMPLES / f"{example}.py"), order, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=home,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+@pytest.mark.parametrize("example", sorted(CASES))
+def test_a_framework_imported_after_init_traces_the_same(example: str, tmp_path: Path) -> None:
+    framework, args = CASES[example]
+    deferred = run(example, "init-first", args, tmp_path)
+    eager = run(example, "import-first", args, tmp_path)
+    assert deferred["at_init"][framework] == "deferred"
+    assert deferred["at_init"]["openai"] == "deferred"
+    assert eager["at_init"][framework] in ("applied", "incompatible", "unavailable")
+    assert deferred["after"][framework] == eager["after"][framework]
+    assert deferred["spans"] == eager["spans"]
+    assert len(deferred["spans"]) >= 2  # the workflow and what the framework traced inside it

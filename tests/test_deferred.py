@@ -1,0 +1,252 @@
+"""Instrumentations ``init()`` defers to the library's first import or first use.
+
+Each case runs in a fresh interpreter: whether a library is imported, instrumented or gated is
+process-wide state that the rest of the suite has long since settled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+PRELUDE = """
+import asyncio, inspect, json, logging, sys, threading
+warnings = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        warnings.append(record.getMessage())
+logging.getLogger("truefoundry_tracing").addHandler(Keep())
+logging.getLogger("truefoundry_tracing").setLevel(logging.WARNING)
+
+import truefoundry_tracing as tt
+from truefoundry_tracing.testing import FakeLLMServer, capture_spans
+
+def loaded():
+    return "opentelemetry.instrumentation.openai" in sys.modules
+
+def report(status):
+    return [str(o) for o in status.instrument_report]
+
+def ask(client):
+    client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+
+out = {}
+"""
+
+
+def run(body: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(out))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+FIRST_USE = (
+    "openai: deferred (instrumented when the app first uses an OpenAI client, so init() stays "
+    "fast.)"
+)
+ON_IMPORT = (
+    "openai: deferred (openai is not imported yet; it is instrumented as the app imports it.)"
+)
+
+
+def test_a_library_imported_after_init_is_instrumented_as_it_is_imported() -> None:
+    out = run(
+        """
+        status = tt.init("lazy", console=False, instruments=["openai"])
+        out["at_init"] = report(status)
+        out["loaded_at_init"] = loaded()
+        import openai
+        out["loaded_after_import"] = loaded()
+        out["after_import"] = report(status)
+        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
+            ask(openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0))
+        out["spans"] = [s.name for s in spans]
+        out["warnings"] = warnings
+        """
+    )
+    assert out["at_init"] == [ON_IMPORT]
+    assert out["loaded_at_init"] is False
+    assert out["loaded_after_import"] is True
+    assert out["after_import"] == ["openai: applied"]
+    assert out["spans"] == ["openai.chat"]
+    assert out["warnings"] == []
+
+
+def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_traced() -> None:
+    out = run(
+        """
+        import openai
+        status = tt.init("lazy", console=False, instruments=["openai"])
+        out["at_init"] = report(status)
+        out["loaded_at_init"] = loaded()
+        with FakeLLMServer() as llm:
+            client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+            aclient = openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+            out["loaded_after_client"] = loaded()
+            with capture_spans(isolate=False) as spans:
+                ask(client)
+                asyncio.run(aclient.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "hi"}]
+                ))
+                client.embeddings.create(model="e", input="hi")
+        out["spans"] = sorted(s.name for s in spans)
+        out["after_use"] = report(status)
+        out["warnings"] = warnings
+        """
+    )
+    assert out["at_init"] == [FIRST_USE]
+    assert out["loaded_at_init"] is False
+    assert out["loaded_after_client"] is False  # a client alone costs nothing either
+    assert out["spans"] == ["openai.chat", "openai.chat", "openai.embeddings"]
+    assert out["after_use"] == ["openai: applied"]
+    assert out["warnings"] == []
+
+
+def test_a_client_used_before_init_loses_one_call_and_says_so_once() -> None:
+    out = run(
+        """
+        import openai
+        with FakeLLMServer() as llm:
+            client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+            ask(client)  # builds client.chat.completions before init()
+            status = tt.init("lazy", console=False, instruments=["openai"])
+            with capture_spans(isolate=False) as spans:
+                for _ in range(3):
+                    ask(client)
+        out["spans"] = [s.name for s in spans]
+        out["after_use"] = report(status)
+        out["warnings"] = warnings
+        """
+    )
+    assert out["spans"] == ["openai.chat", "openai.chat"]
+    assert out["after_use"] == ["openai: applied"]
+    assert out["warnings"] == [
+        "truefoundry_tracing: an OpenAI call started before the OpenAI instrumentation was in "
+        "place, so that call is not traced; later calls are. The client it went through was "
+        "first used before init(): call init() before the first use of an OpenAI client."
+    ]
+
+
+def test_the_gate_leaves_the_client_as_it_was() -> None:
+    out = run(
+        """
+        import openai
+        from openai._base_client import AsyncAPIClient, SyncAPIClient
+        from openai._resource import SyncAPIResource
+        before = (SyncAPIResource.__init__, SyncAPIClient.request, AsyncAPIClient.request)
+        tt.init("lazy", console=False, instruments=["openai"])
+        out["gated"] = SyncAPIResource.__init__ is not before[0]
+        out["async_kept"] = inspect.iscoroutinefunction(AsyncAPIClient.request)
+        out["signature_kept"] = (
+            inspect.signature(SyncAPIClient.request) == inspect.signature(before[1])
+        )
+        tt.init("lazy", console=False, instruments=[])  # no longer wanted: gate comes off
+        out["restored"] = (
+            SyncAPIResource.__init__, SyncAPIClient.request, AsyncAPIClient.request
+        ) == before
+        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
+            ask(openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0))
+        out["spans_when_not_wanted"] = [s.name for s in spans]
+        out["loaded"] = loaded()
+        status = tt.init("lazy", console=False, instruments=["openai"])  # wanted again
+        out["again"] = report(status)
+        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
+            ask(openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0))
+        out["spans_again"] = [s.name for s in spans]
+        """
+    )
+    assert out["gated"] and out["async_kept"] and out["signature_kept"]
+    assert out["restored"]
+    assert out["spans_when_not_wanted"] == []
+    assert out["loaded"] is False
+    assert out["again"] == [FIRST_USE]
+    assert out["spans_again"] == ["openai.chat"]
+
+
+def test_many_threads_reaching_the_gate_at_once_instrument_once() -> None:
+    out = run(
+        """
+        import openai
+        tt.init("lazy", console=False, instruments=["openai"])
+        start = threading.Barrier(8)
+        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
+            def worker():
+                client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+                start.wait()
+                ask(client)
+            threads = [threading.Thread(target=worker) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        out["spans"] = [s.name for s in spans]
+        out["warnings"] = warnings
+        """
+    )
+    assert out["spans"] == ["openai.chat"] * 8  # every call, none twice
+    assert out["warnings"] == []
+
+
+def test_a_deferred_instrumentation_that_fails_warns_and_never_breaks_the_import() -> None:
+    out = run(
+        """
+        import dataclasses
+        from truefoundry_tracing import _instruments
+        broken = dataclasses.replace(_instruments.KNOWN["requests"], cls="NoSuchInstrumentor")
+        _instruments.KNOWN["requests"] = broken
+        status = tt.init("lazy", console=False, instruments=["requests"])
+        out["at_init"] = report(status)
+        import requests  # the hook fires here; the app's import must still work
+        out["imported"] = requests.__name__
+        out["after_import"] = report(status)
+        out["instruments"] = list(status.instruments)
+        out["warnings"] = warnings
+        """
+    )
+    assert out["at_init"] == [
+        "requests: deferred (requests is not imported yet; it is instrumented as the app "
+        "imports it.)"
+    ]
+    assert out["imported"] == "requests"
+    [after] = out["after_import"]
+    assert after.startswith("requests: failed (opentelemetry-instrumentation-requests ")
+    assert "AttributeError" in after
+    assert out["instruments"] == []
+    assert out["warnings"] == [f"truefoundry_tracing: requests is not traced: {after}"]
+
+
+@pytest.mark.parametrize("later", ["import", "use"])
+def test_shutdown_before_first_use_cancels_what_was_deferred(later: str) -> None:
+    out = run(
+        f"""
+        {"import openai" if later == "use" else ""}
+        tt.init("lazy", console=False, instruments=["openai"])
+        tt.shutdown()
+        import openai
+        with FakeLLMServer() as llm:
+            client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+            reply = client.chat.completions.create(
+                model="m", messages=[{{"role": "user", "content": "hi"}}]
+            )
+        out["reply"] = reply.choices[0].message.content
+        out["loaded"] = loaded()
+        out["warnings"] = warnings
+        """
+    )
+    assert out["reply"]
+    assert out["loaded"] is False
+    assert out["warnings"] == []
