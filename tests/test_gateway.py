@@ -25,10 +25,15 @@ import openai
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry import trace
 
 import truefoundry_tracing as tt
 from truefoundry_tracing import gateway
-from truefoundry_tracing._gateway import MAX_VALUE_LENGTH, SPAN_ATTRIBUTE_PREFIX
+from truefoundry_tracing._gateway import (
+    MAX_VALUE_LENGTH,
+    SPAN_ATTRIBUTE_PREFIX,
+    record_on_span_start,
+)
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer, OTLPReceiver
 
 TRACELOOP_VERSION = importlib.metadata.version("traceloop-sdk")
@@ -287,12 +292,12 @@ def test_sync_call_carries_scoped_metadata_and_the_trace_id(
         {"tfy_trace_id": root.trace_id, "customer_id": "c-1", "feature": "search"},
         separators=(",", ":"),
     )
-    # What the gateway was told is on the app's trace.
-    assert gw_attrs(root) == {"customer_id": "c-1", "feature": "search"}
-    if OLD_LINE:
-        assert gw_attrs(llm_span) == {}
-    else:
-        assert gw_attrs(llm_span) == metadata_of(request)
+    # What the gateway was told is on the app's trace: the scope on the span current when it
+    # opened and on the LLM span on every line. Where the instrumentation makes its span current
+    # while the request is sent, the span also gets the trace id the request carried.
+    scoped = {"customer_id": "c-1", "feature": "search"}
+    assert gw_attrs(root) == scoped
+    assert gw_attrs(llm_span) == (scoped if OLD_LINE else metadata_of(request))
 
 
 def test_sync_stream_carries_the_metadata(
@@ -329,6 +334,91 @@ async def test_async_calls_streaming_and_not(
     assert len(traced.by_name("openai.chat")) == 2
     assert {s.trace_id for s in traced} == {root.trace_id}
     assert llm.last_request.headers["x-stainless-async"].startswith("async")
+
+
+def test_llm_spans_started_in_a_scope_carry_it_on_every_line(
+    traced: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    with gateway.openai_client(llm.base_url, api_key=KEY, trace_id=False, max_retries=0) as c:
+
+        @tt.task(name="prepare")
+        def prepare() -> None:
+            # A span that is not an LLM call, even a client one, is left alone.
+            tracer = trace.get_tracer("test")
+            tracer.start_span("vector-db.query", kind=trace.SpanKind.CLIENT).end()
+
+        @tt.workflow(name="scoped")
+        def scoped() -> None:
+            c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "0"}])
+            with tt.gateway_metadata(customer_id="c-1", feature="search"):
+                prepare()
+                c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "1"}])
+                with tt.gateway_metadata({"feature": "rerank"}):
+                    stream = c.chat.completions.create(
+                        model=MODEL, messages=[{"role": "user", "content": "2"}], stream=True
+                    )
+                    for _ in stream:
+                        pass
+                    c.embeddings.create(model="embed", input="3")
+            c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "4"}])
+
+        scoped()
+    chats = traced.by_name("openai.chat")
+    assert [r.json["messages"][0]["content"] for r in llm.chat_requests()] == [
+        "0",
+        "1",
+        "2",
+        "4",
+    ]
+    assert [gw_attrs(s) for s in sorted(chats, key=lambda s: s.start_ns)] == [
+        {},
+        {"customer_id": "c-1", "feature": "search"},
+        {"customer_id": "c-1", "feature": "rerank"},
+        {},
+    ]
+    assert gw_attrs(traced.one("openai.embeddings")) == {"customer_id": "c-1", "feature": "rerank"}
+    assert gw_attrs(traced.one("prepare.task")) == {}
+    assert gw_attrs(traced.one("vector-db.query")) == {}
+    assert gw_attrs(traced.one("scoped.workflow")) == {"customer_id": "c-1", "feature": "rerank"}
+
+
+async def test_async_llm_spans_carry_the_scope_of_their_task(
+    traced: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    async with gateway.async_openai_client(llm.base_url, api_key=KEY, trace_id=False) as client:
+
+        async def call(tag: str) -> None:
+            with tt.gateway_metadata(worker=tag):
+                await asyncio.sleep(0.01)
+                await client.chat.completions.create(
+                    model=MODEL, messages=[{"role": "user", "content": tag}]
+                )
+
+        with tt.gateway_metadata(customer_id="c-4"):
+            await asyncio.gather(*(call(f"a{i}") for i in range(4)))
+    spans = traced.by_name("openai.chat")
+    assert len(spans) == 4
+    assert sorted(gw_attrs(s)["worker"] for s in spans) == ["a0", "a1", "a2", "a3"]
+    assert {gw_attrs(s)["customer_id"] for s in spans} == {"c-4"}
+
+
+def test_a_plain_openai_client_span_is_tagged_too(
+    traced: CapturedSpans, openai_client: openai.OpenAI, llm: FakeLLMServer
+) -> None:
+    # The scope tags the calls made inside it; only the gateway clients also send the header.
+    with tt.gateway_metadata(customer_id="c-6"):
+        openai_client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert gw_attrs(traced.one("openai.chat")) == {"customer_id": "c-6"}
+    assert "x-tfy-metadata" not in llm.last_request.headers
+
+
+def test_outside_a_scope_a_span_start_costs_one_lookup() -> None:
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"span.{name} was read outside a gateway_metadata block")
+
+    record_on_span_start(Untouchable(), {})
+    record_on_span_start(Untouchable(), {"workflow_name": "w"})
 
 
 def test_nested_scopes_merge_inner_wins_and_unwind(
@@ -628,6 +718,8 @@ def test_secrets_in_extra_headers_never_leave_the_process(
     assert headers.count("[REDACTED]") == len(CANARIES)
     root = next(s for s in spans if s.name == "leaky.workflow")
     assert gw_attrs(root) == {"customer_id": "c-8"}
+    # The LLM spans, decoded from the OTLP request, carry the scope on every line.
+    assert [gw_attrs(s)["customer_id"] for s in llm_spans] == ["c-8", "c-8"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "outgoing_metadata",
     "parse_metadata",
     "record_on_llm_span",
+    "record_on_span_start",
     "scoped_metadata",
     "serialize_metadata",
 ]
@@ -51,6 +52,14 @@ MAX_VALUE_LENGTH = 128
 #: Metadata is recorded on spans as ``tfy.gateway.metadata.<key>``.
 SPAN_ATTRIBUTE_PREFIX = "tfy.gateway.metadata."
 _CONTEXT_KEY = "tfy_gateway_metadata"
+# Attributes an LLM instrumentation sets when it starts its span: 0.40+ lines write
+# gen_ai.operation.name (and gen_ai.provider.name), 0.38 writes llm.request.type and gen_ai.system.
+_LLM_SPAN_MARKERS = (
+    "gen_ai.operation.name",
+    "llm.request.type",
+    "gen_ai.system",
+    "gen_ai.provider.name",
+)
 _BAD_CATEGORIES = frozenset({"Cc", "Cs"})  # control characters; lone surrogates
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
 _warned: set[str] = set()
@@ -260,7 +269,9 @@ def gateway_metadata(
     before anything is sent. Nested blocks merge, inner keys winning. The metadata follows
     asyncio tasks and threads started inside the block (through OpenTelemetry's threading
     instrumentation, which this installs if ``init()`` has not). The new keys are recorded on
-    the current span as ``tfy.gateway.metadata.<key>``. Yields the merged metadata.
+    the current span as ``tfy.gateway.metadata.<key>``, and every LLM span started inside the
+    block (``openai.chat``, ``openai.embeddings``...) carries all the scoped keys the same way.
+    Yields the merged metadata.
 
     The clients of :mod:`truefoundry_tracing.gateway` read it at request time; with another
     client, pass ``extra_headers=gateway_headers(metadata)`` yourself.
@@ -352,3 +363,21 @@ def record_on_llm_span(metadata: Mapping[str, str]) -> None:
     if span.is_recording() and getattr(span, "kind", None) is SpanKind.CLIENT:
         for key, value in metadata.items():
             span.set_attribute(SPAN_ATTRIBUTE_PREFIX + key, value)
+
+
+def record_on_span_start(span: Any, ctx: Mapping[str, object]) -> None:
+    """Put the scoped metadata on ``span`` as it starts, when it is an LLM call's span.
+
+    The root span processor calls this for every span with the current context, so outside
+    :func:`gateway_metadata` blocks it costs one dictionary lookup. It works whether or not the
+    instrumentation makes its span current while the request is sent (traceloop 0.38 does not,
+    so :func:`record_on_llm_span` cannot see the span there).
+    """
+    metadata = ctx.get(_CONTEXT_KEY)
+    if not metadata or not isinstance(metadata, Mapping):
+        return
+    attributes = span.attributes
+    if not attributes or not any(marker in attributes for marker in _LLM_SPAN_MARKERS):
+        return
+    for key, value in metadata.items():
+        span.set_attribute(SPAN_ATTRIBUTE_PREFIX + key, value)

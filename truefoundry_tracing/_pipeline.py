@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
+from ._gateway import record_on_span_start
 from ._redact import Redactor, is_content_event
 
 __all__ = ["Capture", "Pipeline", "RootProcessor", "SwitchSampler", "get_pipeline"]
@@ -126,6 +127,7 @@ class RootProcessor(SpanProcessor):
         if assoc:
             for key, value in assoc.items():
                 span.set_attribute(_ATTR_ASSOC + key, value)
+        record_on_span_start(span, ctx)
         resource = self._p.resource
         if resource is not None and self._p.owns_provider:
             span._resource = resource  # new app_name/resource applies to spans started now

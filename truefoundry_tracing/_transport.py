@@ -38,6 +38,8 @@ class Hints:
     host_source: str = "TFY_HOST"
     has_key: bool = True
     timeout_source: str = "the timeout setting (TFY_TRACING_TIMEOUT)"
+    # The request's time limit in seconds, when one fixed limit applies (doctor's probe).
+    timeout: float | None = None
 
     @classmethod
     def for_settings(
@@ -63,24 +65,50 @@ class Hints:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one export request.
+    """The outcome of one export request, in three sentences that callers combine.
 
     ``code`` is a stable word (``accepted``, ``invalid_request``, ``dns``, ``refused``,
     ``timeout``, ``tls``, ``reset``, ``unauthorized``, ``forbidden``, ``not_found``, ``too_large``,
-    ``rate_limited``, ``server_error``, ``http_error``, ``error``); ``message`` is a sentence
-    with the fix; ``status`` is the HTTP status when there was one.
+    ``rate_limited``, ``server_error``, ``http_error``, ``error``). ``problem`` says what happened
+    and names the URL; ``action`` is the fix, naming the setting to change (empty when nothing
+    needs fixing); ``spans`` says what the exporter does with the spans of that request, which
+    only the exporter reports (a probe has no spans to keep). ``status`` is the HTTP status when
+    there was one.
+
+    Example:
+        >>> v = classify_status(401, {}, Hints(url="https://tfy.example.com/api/otel/v1/traces"))
+        >>> v.action
+        'Check TFY_API_KEY: it must be a valid TrueFoundry API key.'
+        >>> v.message == " ".join([v.problem, v.action, v.spans])
+        True
     """
 
     code: str
-    message: str
+    problem: str
     status: int | None = None
     retryable: bool = False
     retry_after: float | None = None
+    action: str = ""
+    spans: str = ""
 
     @property
     def ok(self) -> bool:
         """True when the collector accepted the spans."""
         return self.code == "accepted"
+
+    @property
+    def advice(self) -> str:
+        """What happened and the fix, without what became of the spans."""
+        return " ".join(part for part in (self.problem, self.action) if part)
+
+    @property
+    def message(self) -> str:
+        """The exporter's whole report: what happened, the fix, and what became of the spans."""
+        return " ".join(part for part in (self.problem, self.action, self.spans) if part)
+
+
+KEPT = "Spans are kept and retried."
+DROPPED = "Those spans were dropped."
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -109,57 +137,81 @@ def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Ve
     if 200 <= status < 300:
         return Verdict("accepted", f"{status} from {url}: spans accepted.", status)
     if status == 401:
-        fix = (
-            f"check {hints.key_source}"
+        action = (
+            f"Check {hints.key_source}: it must be a valid TrueFoundry API key."
             if hints.has_key
-            else "set TFY_API_KEY (or pass api_key=) to a TrueFoundry API key"
+            else "Set TFY_API_KEY (or pass api_key=) to a TrueFoundry API key."
         )
         return Verdict(
-            "unauthorized", f"401 from {url}: the API key was rejected or missing; {fix}.", status
+            "unauthorized",
+            f"401 from {url}: the API key was rejected or missing.",
+            status,
+            action=action,
+            spans=DROPPED,
         )
     if status == 403:
         return Verdict(
             "forbidden",
-            f"403 from {url}: the API key has no access to the tracing project; check "
-            f"{hints.project_source} and the key's permissions on that project.",
+            f"403 from {url}: the API key has no access to the tracing project.",
             status,
+            action=f"Check {hints.project_source} and the key's permissions on that project.",
+            spans=DROPPED,
         )
     if status == 404:
         return Verdict(
             "not_found",
             f"404 from {url}: wrong path. TrueFoundry receives traces at "
-            f"<control-plane-url>/api/otel/v1/traces; set {hints.host_source} to the "
-            "control-plane URL alone (no /api/otel, no /api/tracing).",
+            "<control-plane-url>/api/otel/v1/traces.",
             status,
+            action=f"Set {hints.host_source} to the control-plane URL alone "
+            "(no /api/otel, no /api/tracing).",
+            spans=DROPPED,
         )
     if status == 413:
         return Verdict(
             "too_large",
-            f"413 from {url}: the batch was too large for the collector; those spans were "
-            "dropped. Send smaller requests with disable_batch=True "
-            "(TFY_TRACING_DISABLE_BATCH=true), or record less content with "
-            "trace_content=False.",
+            f"413 from {url}: the batch was too large for the collector.",
             status,
+            action="Send smaller requests with disable_batch=True "
+            "(TFY_TRACING_DISABLE_BATCH=true), or record less content with "
+            "trace_content=False (TFY_TRACING_TRACE_CONTENT=false).",
+            spans=DROPPED,
         )
     if status in RETRYABLE_STATUS:
-        code = "rate_limited" if status == 429 else "server_error"
-        what = "rate limited" if status == 429 else "temporarily unavailable"
+        if status == 429:
+            code, what = "rate_limited", "rate limited"
+            action = (
+                "If this persists, lower the sample rate (TFY_TRACING_SAMPLE_RATE) or ask "
+                "your TrueFoundry administrator about the limits."
+            )
+        else:
+            code, what = "server_error", "temporarily unavailable"
+            action = "If this persists, contact your TrueFoundry administrator."
         return Verdict(
             code,
-            f"{status} from {url}: the collector is {what}; spans are kept and retried "
-            "with backoff.",
+            f"{status} from {url}: the collector is {what}.",
             status,
             retryable=True,
             retry_after=_retry_after(headers),
+            action=action,
+            spans="Spans are kept and retried with backoff.",
         )
     if status >= 500:
         return Verdict(
             "server_error",
-            f"{status} from {url}: the collector failed to accept the spans; they were "
-            "dropped. If this persists, contact the TrueFoundry administrator.",
+            f"{status} from {url}: the collector failed to accept the spans.",
             status,
+            action="If this persists, contact your TrueFoundry administrator.",
+            spans=DROPPED,
         )
-    return Verdict("http_error", f"{status} from {url}: the collector refused the spans.", status)
+    return Verdict(
+        "http_error",
+        f"{status} from {url}: the collector refused the spans.",
+        status,
+        action=f"Check that {hints.host_source} names an OTLP/HTTP collector, and give it "
+        "the headers it needs with TRACELOOP_HEADERS (or headers=).",
+        spans=DROPPED,
+    )
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -192,40 +244,51 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
         return Verdict(
             "invalid_request",
             f"could not build a request to {url} ({type(exc).__name__}): the URL or a header "
-            "value holds a character HTTP cannot carry (often a pasted '…' or curly quote); "
-            f"check {hints.host_source}, {hints.key_source}, {hints.project_source} and "
-            "extra headers. Spans were dropped.",
+            "value holds a character HTTP cannot carry (often a pasted '…' or curly quote).",
+            action=f"Check {hints.host_source}, {hints.key_source}, {hints.project_source} "
+            "and extra headers for such a character.",
+            spans=DROPPED,
         )
     names = " ".join(type(e).__name__ for e in chain)
     text = " ".join(str(e) for e in chain)
     if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in names:
         return Verdict(
             "dns",
-            f"cannot resolve the host of {url}; check {hints.host_source} for a typo, and "
-            "the machine's DNS or proxy settings.",
+            f"cannot resolve the host of {url}.",
             retryable=True,
+            action=f"Check {hints.host_source} for a typo, and the machine's DNS or proxy "
+            "settings (HTTPS_PROXY).",
+            spans=KEPT,
         )
     if any(isinstance(e, ssl.SSLError) for e in chain) or "SSLError" in names:
         return Verdict(
             "tls",
-            f"TLS error talking to {url} (the certificate is not trusted, or the server "
-            "does not speak TLS on that port); if your company uses its own certificate "
-            "authority, set REQUESTS_CA_BUNDLE to its PEM file.",
+            f"TLS error talking to {url}: the certificate is not trusted, or the server "
+            "does not speak TLS on that port.",
+            action="If your company uses its own certificate authority, set "
+            "REQUESTS_CA_BUNDLE to a PEM file that holds it; otherwise check the scheme and "
+            f"port in {hints.host_source}.",
+            spans=DROPPED,
         )
     if any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain) or "Timeout" in names:
+        within = "the timeout" if hints.timeout is None else f"{hints.timeout:g} s"
         return Verdict(
             "timeout",
-            f"no answer from {url} within the timeout; the collector or a proxy is hanging, "
-            "or a firewall drops the traffic. Spans are kept and retried. If the collector "
-            f"is only slow, raise {hints.timeout_source}.",
+            f"no answer from {url} within {within}; the collector or a proxy is hanging, "
+            "or a firewall drops the traffic.",
             retryable=True,
+            action="Check that the URL is reachable from this machine (set HTTPS_PROXY and "
+            f"NO_PROXY if you need a proxy); if the collector is only slow, raise "
+            f"{hints.timeout_source}.",
+            spans=KEPT,
         )
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
         return Verdict(
             "refused",
-            f"connection refused by {url}; nothing listens there. Check {hints.host_source} "
-            "and the port. Spans are kept and retried.",
+            f"connection refused by {url}; nothing listens there.",
             retryable=True,
+            action=f"Check {hints.host_source} and the port.",
+            spans=KEPT,
         )
     if any(isinstance(e, (ConnectionResetError, BrokenPipeError)) for e in chain) or (
         "RemoteDisconnected" in names or "reset" in text.lower() or "aborted" in text.lower()
@@ -233,13 +296,19 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
         return Verdict(
             "reset",
             f"the connection to {url} was closed before an answer; a proxy or the collector "
-            "dropped it. Spans are kept and retried.",
+            "dropped it.",
             retryable=True,
+            action="If this persists, check the limits and logs of any proxy or load "
+            "balancer in between.",
+            spans=KEPT,
         )
     return Verdict(
         "error",
-        f"could not send spans to {url}: {type(exc).__name__}; spans are kept and retried.",
+        f"could not send spans to {url}: {type(exc).__name__}.",
         retryable=True,
+        action="If this repeats, report it with the output of `truefoundry-tracing doctor "
+        "--json` (it never contains the key).",
+        spans=KEPT,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,11 +17,13 @@ from typing import Any
 import pytest
 
 from truefoundry_tracing.cli import main
+from truefoundry_tracing.cli._doctor import TITLES
 from truefoundry_tracing.testing import OTLPReceiver
 
 KEY = "tfy-doctor-secret-key-7f3a"
 PROJECT = "tenant:tracing-project:doctor"
 TFY_PATH = "/api/otel/v1/traces"
+CLI_PAGE = (Path(__file__).parents[2] / "docs" / "cli.md").read_text("utf-8")
 
 
 def doctor(*args: str) -> tuple[int, str]:
@@ -55,7 +58,7 @@ def test_accepted_prints_settings_with_sources_and_sends_a_real_span(
     assert "app              doctor-app  [TFY_TRACING_APP]" in text
     assert f"tracing project  {PROJECT}  [TFY_TRACING_PROJECT]" in text
     assert f"API key          …{KEY[-4:]}  [TFY_API_KEY]" in text
-    assert "look for app 'doctor-app'" in text
+    assert "Look for app 'doctor-app'" in text
 
     (request,) = configured.requests
     assert request.path == TFY_PATH
@@ -75,13 +78,15 @@ def test_json_document(configured: OTLPReceiver) -> None:
     assert doc["url"] == configured.url + TFY_PATH
     assert doc["settings"]["api_key"] == {"value": "…" + KEY[-4:], "source": "TFY_API_KEY"}
     assert doc["settings"]["destination"]["value"] == "truefoundry"
+    assert doc["action"] == f"Look for app 'doctor-app' in TrueFoundry's tracing project {PROJECT}."
+    assert doc["message"].endswith(doc["action"])
 
 
 @pytest.mark.parametrize(
     ("status", "verdict", "words"),
     [
-        (401, "unauthorized", ["key rejected (401)", "check TFY_API_KEY"]),
-        (403, "forbidden", ["(403)", "check TFY_TRACING_PROJECT"]),
+        (401, "unauthorized", ["key rejected (401)", "Check TFY_API_KEY"]),
+        (403, "forbidden", ["(403)", "Check TFY_TRACING_PROJECT"]),
         (404, "not_found", ["wrong path (404)", "/api/otel/v1/traces", "no /api/tracing"]),
         (413, "too_large", ["(413)", "too large"]),
         (500, "server_error", ["server error (5xx)", "500 from", "administrator"]),
@@ -100,6 +105,47 @@ def test_http_status_verdicts(
     assert f"{configured.url}{TFY_PATH}" in text  # the URL actually used is shown
     code, doc = doctor_json()
     assert (code, doc["verdict"], doc["status"], doc["ok"]) == (1, verdict, status, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (401, "Check TFY_API_KEY: it must be a valid TrueFoundry API key."),
+        (403, "Check TFY_TRACING_PROJECT and the key's permissions on that project."),
+        (404, "Set TFY_HOST to the control-plane URL alone (no /api/otel, no /api/tracing)."),
+        (413, "Send smaller requests with disable_batch=True"),
+        (429, "If this persists, lower the sample rate (TFY_TRACING_SAMPLE_RATE)"),
+        (500, "If this persists, contact your TrueFoundry administrator."),
+        (503, "If this persists, contact your TrueFoundry administrator."),
+    ],
+)
+def test_json_action_is_the_fix_and_the_message_leaves_out_the_exporters_spans(
+    configured: OTLPReceiver, status: int, action: str
+) -> None:
+    configured.respond_with(status)
+    _, doc = doctor_json()
+    assert doc["action"].startswith(action)
+    # What happened, then the fix: both complete sentences, and nothing about keeping or
+    # dropping spans, which only the exporter does.
+    problem = doc["message"].removesuffix(" " + doc["action"])
+    assert problem != doc["message"]
+    assert problem.startswith(f"{status} from {configured.url}{TFY_PATH}: ")
+    assert problem.endswith(".")
+    for word in ("kept", "retried", "dropped"):
+        assert word not in doc["message"]
+
+
+def test_settings_named_in_the_action_are_the_ones_in_force(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.respond_with(401, times=1)
+    monkeypatch.setenv("TRACELOOP_HEADERS", f"Authorization=Bearer {KEY}")
+    code, doc = doctor_json("--host", receiver.url)
+    assert code == 1
+    assert doc["action"] == "Check TRACELOOP_HEADERS: it must be a valid TrueFoundry API key."
+    receiver.respond_with(404)
+    _, doc = doctor_json("--host", receiver.url)
+    assert doc["action"].startswith("Set --host to the control-plane URL alone")
 
 
 def test_404_shows_the_wrong_url_that_was_used(
@@ -122,7 +168,7 @@ def test_401_without_a_key_says_to_set_one(
     code, text = doctor()
     assert code == 1
     assert "no API key is set" in text
-    assert "set TFY_API_KEY" in text
+    assert "Set TFY_API_KEY" in text
     assert "authorization" not in receiver.requests[0].headers
 
 
@@ -133,6 +179,7 @@ def test_hang_is_a_timeout_within_the_limit(configured: OTLPReceiver) -> None:
     assert time.monotonic() - started < 4
     assert (code, doc["verdict"], doc["ok"]) == (1, "timeout", False)
     assert "within 1 s" in doc["message"]
+    assert doc["action"].endswith("raise --timeout (TFY_TRACING_TIMEOUT caps it).")
     assert configured.hanging == 1
     configured.reset_faults()
 
@@ -147,6 +194,9 @@ def test_closed_port_is_connection_refused(monkeypatch: pytest.MonkeyPatch) -> N
     assert code == 1
     assert "Probe: FAIL: connection refused" in text
     assert "nothing listens there" in text and "TFY_HOST" in text
+    _, doc = doctor_json()
+    assert doc["action"] == "Check TFY_HOST and the port."
+    assert "retried" not in doc["message"]
 
 
 def test_unknown_host_is_a_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,6 +205,7 @@ def test_unknown_host_is_a_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     code, doc = doctor_json("--timeout", "3")
     assert (code, doc["verdict"]) == (1, "dns")
     assert "cannot resolve the host" in doc["message"]
+    assert doc["action"].startswith("Check TFY_HOST for a typo")
 
 
 def test_self_signed_tls_is_a_tls_error_until_its_ca_is_trusted(
@@ -220,11 +271,14 @@ def test_no_destination_and_bad_configuration_are_not_accepted(
     assert code == 1
     assert "Probe: FAIL: no destination" in text
     assert "Set TFY_HOST" in text
+    _, doc = doctor_json()
+    assert doc["action"].startswith("Set TFY_HOST") and doc["message"].endswith(doc["action"])
 
     monkeypatch.setenv("TFY_HOST", "ftp://tfy.example.com")
     code, doc = doctor_json()
     assert (code, doc["verdict"]) == (1, "config_error")
     assert "TFY_HOST" in doc["message"] and "https://" in doc["message"]
+    assert doc["action"].startswith("Fix the setting this message names")
 
     monkeypatch.setenv("TFY_HOST", "http://tfy.example.com")
     monkeypatch.setenv("TFY_API_KEY", KEY)
@@ -261,3 +315,14 @@ def test_python_m_and_console_script(configured: OTLPReceiver, child_env: dict[s
     assert done.returncode == 1
     assert "no access to the tracing project (403)" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_every_verdict_has_a_title_and_a_troubleshooting_section() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "troubleshooting.md").read_text("utf-8")
+    headings = set(re.findall(r"^## (.+)$", page, flags=re.MULTILINE))
+    documented = set(
+        re.findall(r"`(\w+)`", CLI_PAGE.split("`verdict` is one of", 1)[1].split("\n\n")[0])
+    )
+    assert documented <= set(TITLES)
+    assert set(TITLES) <= documented
+    assert {TITLES[code] for code in TITLES} <= headings

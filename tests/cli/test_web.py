@@ -2,6 +2,9 @@
 
 The browser is never downloaded: ``scripts/test`` installs the ``chromium`` package. Without
 it this test fails (set ``TFY_SKIP_BROWSER=1`` to skip it on purpose).
+
+The screenshots go to a temporary directory; ``TFY_UPDATE_SCREENSHOTS=1`` writes them over the
+ones in ``docs/img`` instead, so a test run leaves the working tree as it was.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from truefoundry_tracing.cli._serve import LocalServer
 from truefoundry_tracing.testing import FakeLLMServer
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+SCREENSHOTS = ("viewer-list.png", "viewer-trace.png")
+# Read at import: the autouse fixture in tests/conftest.py removes TFY_* variables per test.
+UPDATE_SCREENSHOTS = os.environ.get("TFY_UPDATE_SCREENSHOTS") == "1"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUESTION = "Which plan includes SSO?"
 ANSWER = "SSO is part of the Enterprise plan."
 LIST_CLIP = {"x": 0, "y": 0, "width": 1440, "height": 220}
@@ -44,6 +51,35 @@ def chromium_path() -> str:
             "skip this test on purpose."
         )
     return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG file, from its IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR", f"{path} is not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        name: (path.stat().st_mtime_ns, path.read_bytes())
+        for name in SCREENSHOTS
+        if (path := folder / name).exists()
+    }
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Iterator[Path]:
+    """Where the test saves its screenshots; docs/img is left alone unless asked to update."""
+    if UPDATE_SCREENSHOTS:
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        yield IMAGES
+        return
+    before = _snapshot(IMAGES)
+    folder = tmp_path / "img"
+    folder.mkdir()
+    yield folder
+    assert _snapshot(IMAGES) == before, "the test wrote into docs/img without being asked to"
 
 
 @pytest.fixture
@@ -114,6 +150,7 @@ def test_viewer_list_waterfall_and_llm_chat(
     llm: FakeLLMServer,
     openai_client: openai.OpenAI,
     monkeypatch: pytest.MonkeyPatch,
+    screenshots: Path,
 ) -> None:
     page = browser_page
     errors: list[str] = []
@@ -144,8 +181,8 @@ def test_viewer_list_waterfall_and_llm_chat(
     assert int(cells[5]) > 0  # tokens
     failed = page.locator("tr.trace-row", has_text="nightly_invoices")
     assert failed.locator("td.errors").inner_text() == "1"
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / "viewer-list.png"), clip=LIST_CLIP)
+    page.screenshot(path=str(screenshots / "viewer-list.png"), clip=LIST_CLIP)
+    assert png_size(screenshots / "viewer-list.png") == (LIST_CLIP["width"], LIST_CLIP["height"])
 
     top.click()
     spans = page.locator(".span-row")
@@ -179,7 +216,8 @@ def test_viewer_list_waterfall_and_llm_chat(
     assert details.locator(".msg[data-role=assistant] .content").inner_text() == ANSWER
     facts = details.locator(".facts").inner_text()
     assert "gpt-4o-mini" in facts and "input tokens" in facts
-    page.screenshot(path=str(IMAGES / "viewer-trace.png"))
+    page.screenshot(path=str(screenshots / "viewer-trace.png"))
+    assert png_size(screenshots / "viewer-trace.png") == (1440, 860)
 
     # The streamed call says so; a plain span shows its attributes.
     spans.nth(4).click()

@@ -9,6 +9,7 @@ characters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -27,6 +28,7 @@ DEFAULT_PROBE_TIMEOUT = 5.0
 # A short title per verdict code, for the first line of the report.
 TITLES = {
     "accepted": "accepted",
+    "invalid_request": "request could not be built",
     "dns": "DNS failure",
     "refused": "connection refused",
     "timeout": "timeout",
@@ -53,6 +55,7 @@ class DoctorReport:
     notes: list[str] = field(default_factory=list)
     code: str = "error"
     message: str = ""
+    action: str = ""
     status: int | None = None
     url: str | None = None
     elapsed_ms: float | None = None
@@ -69,6 +72,7 @@ class DoctorReport:
             "verdict": self.code,
             "title": TITLES.get(self.code, self.code),
             "message": self.message,
+            "action": self.action,
             "status": self.status,
             "url": self.url,
             "elapsed_ms": self.elapsed_ms,
@@ -180,6 +184,9 @@ def run_doctor(
         settings = resolve(env=environ, **{k: v for k, v in arguments.items() if v is not None})
     except ConfigError as err:
         report.code, report.message = "config_error", str(err)
+        report.action = (
+            "Fix the setting this message names; init() raises the same error until it is fixed."
+        )
         return report
     report.settings = _describe(settings)
     report.notes.extend(settings.warnings)
@@ -187,11 +194,13 @@ def run_doctor(
     report.url = url
     if url is None:
         report.code = "no_destination"
+        report.action = (
+            "Set TFY_HOST to your TrueFoundry control-plane URL and TFY_API_KEY to an API key, "
+            "or TFY_TRACING_ENDPOINT for another OTLP/HTTP collector."
+        )
         report.message = (
             "no destination is configured, so init() keeps traces on this machine "
-            "(printed as trees when console is on). Set TFY_HOST to your TrueFoundry "
-            "control-plane URL and TFY_API_KEY to an API key, or TFY_TRACING_ENDPOINT for "
-            "another OTLP/HTTP collector."
+            f"(printed as trees when console is on). {report.action}"
         )
         return report
     if settings.destination == "truefoundry":
@@ -202,8 +211,12 @@ def run_doctor(
                 "no tracing project is set (TFY_TRACING_PROJECT): spans carry no "
                 "TFY-Tracing-Project header."
             )
-    hints = Hints.for_settings(settings, url, lambda option: f"--{option.replace('_', '-')}")
     limit = min(settings.timeout, timeout if timeout is not None else DEFAULT_PROBE_TIMEOUT)
+    hints = dataclasses.replace(
+        Hints.for_settings(settings, url, lambda option: f"--{option.replace('_', '-')}"),
+        timeout=limit,
+        timeout_source="--timeout (TFY_TRACING_TIMEOUT caps it)",
+    )
     import requests
 
     body = _probe_body(settings)
@@ -212,29 +225,19 @@ def run_doctor(
         verdict: Verdict = post(session, url, body, settings.export_headers(), limit, hints)
     report.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
     report.code, report.status = verdict.code, verdict.status
-    # The exporter's messages end by saying what it does with the spans; a probe has none.
-    report.message = verdict.message.replace(" Spans are kept and retried.", "").replace(
-        "; spans are kept and retried.", "."
-    )
-    if verdict.code == "accepted":
-        report.message = f"{verdict.status} from {url}: the probe span was accepted" + (
-            f"; look for app '{settings.app_name}' in TrueFoundry's tracing project "
+    if verdict.ok:
+        # The collector's "spans accepted" is the probe's success; say where to look next.
+        look = settings.destination == "truefoundry" and settings.tracing_project
+        verdict = dataclasses.replace(
+            verdict,
+            problem=f"{verdict.status} from {url}: the probe span was accepted.",
+            action=f"Look for app '{settings.app_name}' in TrueFoundry's tracing project "
             f"{settings.tracing_project}."
-            if settings.destination == "truefoundry" and settings.tracing_project
-            else "."
+            if look
+            else "",
         )
-    elif verdict.code == "timeout":
-        report.message = (
-            f"no answer from {url} within {limit:g} s; the collector or a proxy is hanging, "
-            "or a firewall drops the traffic. Check that the URL is reachable from this "
-            "machine (HTTPS_PROXY / NO_PROXY if you need a proxy)."
-        )
-    elif verdict.code in ("rate_limited", "server_error") and verdict.status:
-        report.message = (
-            f"{verdict.status} from {url}: the collector failed or is unavailable; the "
-            "exporter would keep spans and retry. If this persists, contact your TrueFoundry "
-            "administrator."
-        )
+    report.action = verdict.action
+    report.message = verdict.advice
     return report
 
 
