@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,18 +30,18 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "frameworks"
 
 
 @pytest.fixture
-def run_example(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, str]]]:
-    """Run an example as a fresh process, offline, in a scratch HOME; returns (stdout, stderr)."""
+def run_offline(tmp_path: Path) -> Callable[[list[str]], subprocess.CompletedProcess[str]]:
+    """Run ``python <args>`` as a fresh process, offline, in a scratch HOME; it must succeed."""
 
-    def run(name: str) -> tuple[str, str]:
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
         env = {
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_", "CREWAI_"))
         }
-        env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"))
+        env.update(OFFLINE_ENV, HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"))
         result = subprocess.run(
-            [sys.executable, str(EXAMPLES / f"{name}.py")],
+            [sys.executable, *args],
             capture_output=True,
             text=True,
             timeout=600,
@@ -49,6 +49,19 @@ def run_example(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, str]]]:
             env=env,
         )
         assert result.returncode == 0, result.stderr[-4000:]
+        return result
+
+    return run
+
+
+@pytest.fixture
+def run_example(
+    run_offline: Callable[[list[str]], subprocess.CompletedProcess[str]],
+) -> Callable[[str], tuple[str, str]]:
+    """Run an example as a fresh process, offline, in a scratch HOME; returns (stdout, stderr)."""
+
+    def run(name: str) -> tuple[str, str]:
+        result = run_offline([str(EXAMPLES / f"{name}.py")])
         return result.stdout, result.stderr
 
-    yield run
+    return run

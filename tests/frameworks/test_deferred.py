@@ -8,9 +8,8 @@ same trace, so deferring the instrumentation to the import loses nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,36 +56,20 @@ CASES = {
 }
 
 
-def run(example: str, order: str, args: list[str], home: Path) -> dict[str, Any]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_", "CREWAI_"))
-    }
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
-    env.update(
-        CREWAI_DISABLE_TELEMETRY="true",
-        CREWAI_TRACING_ENABLED="false",
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(EXAMPLES / f"{example}.py"), order, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=home,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+Run = Callable[[list[str]], subprocess.CompletedProcess[str]]
+
+
+def run(run_offline: Run, example: str, order: str, args: list[str]) -> dict[str, Any]:
+    result = run_offline(["-c", SCRIPT, str(EXAMPLES / f"{example}.py"), order, *args])
     data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return data
 
 
 @pytest.mark.parametrize("example", sorted(CASES))
-def test_a_framework_imported_after_init_traces_the_same(example: str, tmp_path: Path) -> None:
+def test_a_framework_imported_after_init_traces_the_same(example: str, run_offline: Run) -> None:
     framework, args = CASES[example]
-    deferred = run(example, "init-first", args, tmp_path)
-    eager = run(example, "import-first", args, tmp_path)
+    deferred = run(run_offline, example, "init-first", args)
+    eager = run(run_offline, example, "import-first", args)
     assert deferred["at_init"][framework] == "deferred"
     assert deferred["at_init"]["openai"] == "deferred"
     assert eager["at_init"][framework] in ("applied", "incompatible", "unavailable")
