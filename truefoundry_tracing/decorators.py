@@ -57,8 +57,11 @@ class _Runtime:
         self.reset = context_api.detach
         self.get_current = context_api.get_current
         self._bind_context_var(context_api)
-        self.set_value = context_api.set_value
-        self.set_span = trace.set_span_in_context
+        self.context = context_api.Context
+        # The key the current span is stored under, found through the public API: the span
+        # and our keys then go into one new context instead of one copy per value.
+        probe = trace.set_span_in_context(trace.INVALID_SPAN, context_api.Context())
+        self.span_key = next(iter(probe))
         self.global_tracer = trace.get_tracer("truefoundry_tracing")
         self.error = StatusCode.ERROR
         self.status = Status
@@ -140,16 +143,17 @@ class _Entity:
             attrs[_INPUT] = rt.to_json({"args": args, "kwargs": kwargs})
         tracer = FLAGS.tracer or rt.global_tracer
         span = tracer.start_span(self.span_name, context=ctx, attributes=attrs)
-        new_ctx = rt.set_span(span, ctx)
+        values = dict(ctx)
+        values[rt.span_key] = span
         if starts_workflow:
-            new_ctx = rt.set_value(WORKFLOW_KEY, self.name, new_ctx)
+            values[WORKFLOW_KEY] = self.name
         if kind == "agent":
-            new_ctx = rt.set_value(AGENT_KEY, self.name, new_ctx)
+            values[AGENT_KEY] = self.name
         if kind in ("task", "tool"):
-            new_ctx = rt.set_value(ENTITY_PATH_KEY, attrs[_PATH], new_ctx)
-        elif ctx.get(ENTITY_PATH_KEY) is not None:
-            new_ctx = rt.set_value(ENTITY_PATH_KEY, None, new_ctx)
-        return span, new_ctx
+            values[ENTITY_PATH_KEY] = attrs[_PATH]
+        elif values.get(ENTITY_PATH_KEY) is not None:
+            values[ENTITY_PATH_KEY] = None
+        return span, rt.context(values)
 
     @staticmethod
     def fail(rt: _Runtime, span: Any, exc: BaseException) -> None:
@@ -213,14 +217,15 @@ def _finish_generator(
     """Record what a traced generator yielded (bounded) and how it ended."""
     if not span.is_recording():
         return
+    attrs: dict[str, Any] = {"truefoundry.generator.items": count}
     if FLAGS.trace_content:
         value: Any = items
         if count > len(items):
             value = [*items, f"… {count - len(items)} more items"]
-        span.set_attribute(_OUTPUT, rt.to_json(value))
-    span.set_attribute("truefoundry.generator.items", count)
+        attrs[_OUTPUT] = rt.to_json(value)
     if closed_early:
-        span.set_attribute("truefoundry.generator.closed_early", True)
+        attrs["truefoundry.generator.closed_early"] = True
+    span.set_attributes(attrs)
 
 
 def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any, Any]) -> Any:
