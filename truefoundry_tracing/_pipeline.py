@@ -161,11 +161,13 @@ class RootProcessor(SpanProcessor):
 def _redact_span(span: ReadableSpan, redactor: Redactor, *, drop_content: bool) -> None:
     # The plain dict inside BoundedAttributes: iterating the public read-only view costs more
     # than the redaction itself.
-    attrs = getattr(getattr(span, "_attributes", None), "_dict", None) or span.attributes or {}
-    new = redactor.attributes(attrs, drop_content=drop_content)
-    if new is not None:
-        span._attributes = new
-    events = span.events
+    attrs = span._attributes
+    plain = getattr(attrs, "_dict", attrs)
+    if plain:
+        new = redactor.attributes(plain, drop_content=drop_content)
+        if new is not None:
+            span._attributes = new
+    events = span._events
     if events:
         from opentelemetry.sdk.trace import Event
 
@@ -183,7 +185,7 @@ def _redact_span(span: ReadableSpan, redactor: Redactor, *, drop_content: bool) 
                 out.append(Event(ev.name, ev_attrs, ev.timestamp))
         if changed:
             span._events = tuple(out)
-    status = span.status
+    status = span._status
     if status is not None and status.description:
         text = redactor.value("status", status.description)
         if text != status.description:

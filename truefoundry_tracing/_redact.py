@@ -139,7 +139,10 @@ class Redactor:
         if not text.isascii():
             return True
         lowered = text.lower()
-        return any(token in lowered for token in self._tokens)
+        for token in self._tokens:  # noqa: SIM110  (any() over a generator costs twice this)
+            if token in lowered:
+                return True
+        return False
 
     def _scrub(self, text: str) -> str:
         if self._builtin:
@@ -192,15 +195,16 @@ class Redactor:
     def attributes(self, attrs: Mapping[str, Any], *, drop_content: bool) -> dict[str, Any] | None:
         """Redacted copy of ``attrs``, or None when nothing needed to change."""
         out: dict[str, Any] | None = None
-        clean = self._clean if self._hook is None else ()
+        plain = self._hook is None  # without a hook a value only changes when it holds a secret
+        clean = self._clean if plain else ()
         for key, value in attrs.items():
             if drop_content and is_content_key(key):
                 new: Any = None
             elif type(value) is str:
                 if value in clean:
                     continue
-                new = self.value(key, value)
-            elif type(value) in (int, float, bool) and self._hook is None:
+                new = self._text(value) if plain else self.value(key, value)
+            elif plain and type(value) in (int, float, bool):
                 continue
             else:
                 new = self.value(key, value)

@@ -94,6 +94,10 @@ def _walk(value: Any, depth: int, seen: set[int]) -> Any:
         seen.discard(id(value))
 
 
+# One encoder for every call: ``json.dumps`` with options builds a new JSONEncoder each time.
+_ENCODER = json.JSONEncoder(default=_fallback, ensure_ascii=False, allow_nan=False)
+
+
 def _utf8(text: str) -> bytes:
     try:
         return text.encode("utf-8")
@@ -112,9 +116,11 @@ def to_json(value: Any, limit: int = MAX_BYTES) -> str:
         '["<recursive list>"]'
     """
     try:
-        text = json.dumps(value, default=_fallback, ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(value)
         # Short enough that no string inside can be over MAX_STRING: the common, fast case.
         if len(text) <= MAX_STRING:
+            if text.isascii() and len(text) <= limit:  # valid UTF-8 of len(text) bytes
+                return text
             data = _utf8(text)
             if len(data) <= limit:
                 return data.decode("utf-8")

@@ -52,10 +52,16 @@ class _Runtime:
 
         self.attach = context_api.attach
         self.detach = context_api.detach
+        # ``reset(token)`` undoes ``attach`` and may raise; callers fall back to ``detach``,
+        # which logs the failure as OpenTelemetry does and never raises.
+        self.reset = context_api.detach
         self.get_current = context_api.get_current
         self._bind_context_var(context_api)
-        self.set_value = context_api.set_value
-        self.set_span = trace.set_span_in_context
+        self.context = context_api.Context
+        # The key the current span is stored under, found through the public API: the span
+        # and our keys then go into one new context instead of one copy per value.
+        probe = trace.set_span_in_context(trace.INVALID_SPAN, context_api.Context())
+        self.span_key = next(iter(probe))
         self.global_tracer = trace.get_tracer("truefoundry_tracing")
         self.error = StatusCode.ERROR
         self.status = Status
@@ -74,16 +80,18 @@ class _Runtime:
         var = getattr(runtime, "_current_context", None)
         if type(runtime) is not ContextVarsRuntimeContext or var is None:
             return
+        reset = var.reset
         slow_detach = context_api.detach
 
         def detach(token: Any) -> None:
             try:
-                var.reset(token)
+                reset(token)
             except Exception:
-                slow_detach(token)  # logs the failure as OpenTelemetry does, never raises
+                slow_detach(token)
 
         self.attach = var.set
         self.detach = detach
+        self.reset = reset
         self.get_current = var.get
 
 
@@ -135,16 +143,17 @@ class _Entity:
             attrs[_INPUT] = rt.to_json({"args": args, "kwargs": kwargs})
         tracer = FLAGS.tracer or rt.global_tracer
         span = tracer.start_span(self.span_name, context=ctx, attributes=attrs)
-        new_ctx = rt.set_span(span, ctx)
+        values = dict(ctx)
+        values[rt.span_key] = span
         if starts_workflow:
-            new_ctx = rt.set_value(WORKFLOW_KEY, self.name, new_ctx)
+            values[WORKFLOW_KEY] = self.name
         if kind == "agent":
-            new_ctx = rt.set_value(AGENT_KEY, self.name, new_ctx)
+            values[AGENT_KEY] = self.name
         if kind in ("task", "tool"):
-            new_ctx = rt.set_value(ENTITY_PATH_KEY, attrs[_PATH], new_ctx)
-        elif ctx.get(ENTITY_PATH_KEY) is not None:
-            new_ctx = rt.set_value(ENTITY_PATH_KEY, None, new_ctx)
-        return span, new_ctx
+            values[ENTITY_PATH_KEY] = attrs[_PATH]
+        elif values.get(ENTITY_PATH_KEY) is not None:
+            values[ENTITY_PATH_KEY] = None
+        return span, rt.context(values)
 
     @staticmethod
     def fail(rt: _Runtime, span: Any, exc: BaseException) -> None:
@@ -202,31 +211,21 @@ def _wrap_coroutine(fn: Callable[..., Any], entity: _Entity) -> Callable[..., An
     return wrapper
 
 
-class _Yielded:
-    """A bounded record of the items a generator yielded."""
-
-    __slots__ = ("count", "items")
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self.count = 0
-
-    def add(self, item: Any) -> None:
-        self.count += 1
-        if len(self.items) < _MAX_YIELDED:
-            self.items.append(item)
-
-    def finish(self, rt: _Runtime, span: Any, closed_early: bool) -> None:
-        if not span.is_recording():
-            return
-        if FLAGS.trace_content:
-            value: Any = self.items
-            if self.count > len(self.items):
-                value = [*self.items, f"… {self.count - len(self.items)} more items"]
-            span.set_attribute(_OUTPUT, rt.to_json(value))
-        span.set_attribute("truefoundry.generator.items", self.count)
-        if closed_early:
-            span.set_attribute("truefoundry.generator.closed_early", True)
+def _finish_generator(
+    rt: _Runtime, span: Any, items: list[Any], count: int, closed_early: bool
+) -> None:
+    """Record what a traced generator yielded (bounded) and how it ended."""
+    if not span.is_recording():
+        return
+    attrs: dict[str, Any] = {"truefoundry.generator.items": count}
+    if FLAGS.trace_content:
+        value: Any = items
+        if count > len(items):
+            value = [*items, f"… {count - len(items)} more items"]
+        attrs[_OUTPUT] = rt.to_json(value)
+    if closed_early:
+        attrs["truefoundry.generator.closed_early"] = True
+    span.set_attributes(attrs)
 
 
 def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any, Any]) -> Any:
@@ -235,30 +234,39 @@ def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any
     Every ``send()`` and ``throw()`` from the caller is forwarded to ``gen`` in the span's
     context, so the decorated generator behaves exactly as the undecorated one.
     """
-    yielded = _Yielded()
+    # Runs once per item: the loop keeps to local names and calls only C functions.
+    attach, reset, detach, send = rt.attach, rt.reset, rt.detach, gen.send
+    items: list[Any] = []
+    keep = _MAX_YIELDED if FLAGS.trace_content else 0
+    count = 0
     closed_early = True
     try:
         thrown: BaseException | None = None
         to_send: Any = None
         while True:
-            token = rt.attach(ctx)
+            token = attach(ctx)
             try:
-                item = gen.send(to_send) if thrown is None else gen.throw(thrown)
+                item = send(to_send) if thrown is None else gen.throw(thrown)
             except StopIteration as stop:
                 closed_early = False
                 return stop.value
             finally:
                 thrown = None
-                rt.detach(token)
-            yielded.add(item)
+                try:
+                    reset(token)
+                except Exception:
+                    detach(token)
+            count += 1
+            if count <= keep:
+                items.append(item)
             try:
                 to_send = yield item
             except GeneratorExit:
-                token = rt.attach(ctx)
+                token = attach(ctx)
                 try:
                     gen.close()
                 finally:
-                    rt.detach(token)
+                    detach(token)
                 raise
             except BaseException as exc:  # thrown into us: forward it on the next step
                 thrown = exc
@@ -269,7 +277,7 @@ def _traced_generator(rt: _Runtime, span: Any, ctx: Any, gen: Generator[Any, Any
         _Entity.fail(rt, span, exc)
         raise
     finally:
-        yielded.finish(rt, span, closed_early)
+        _finish_generator(rt, span, items, count, closed_early)
         span.end()
 
 
@@ -300,7 +308,9 @@ def _wrap_async_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[.
         token: Any = None
         if rt is not None:
             span, ctx = entity.start(rt, args, kwargs)
-        yielded = _Yielded()
+        items: list[Any] = []
+        keep = _MAX_YIELDED if rt is not None and FLAGS.trace_content else 0
+        count = 0
         closed_early = True
         try:
             thrown: BaseException | None = None
@@ -319,8 +329,9 @@ def _wrap_async_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[.
                     thrown = None
                     if rt is not None:
                         rt.detach(token)
-                if rt is not None:
-                    yielded.add(item)
+                count += 1
+                if count <= keep:
+                    items.append(item)
                 try:
                     to_send = yield item
                 except GeneratorExit:
@@ -342,7 +353,7 @@ def _wrap_async_generator(fn: Callable[..., Any], entity: _Entity) -> Callable[.
             raise
         finally:
             if rt is not None:
-                yielded.finish(rt, span, closed_early)
+                _finish_generator(rt, span, items, count, closed_early)
                 span.end()
 
     return wrapper
