@@ -1,12 +1,11 @@
 """The span exporters ``init()`` builds: OTLP/HTTP to TrueFoundry, and the console tree.
 
-The OTLP exporter encodes protobuf with ``_encode`` (the same messages as OpenTelemetry's
-encoder, several times faster) and posts with ``requests`` (so proxy variables work). It
-differs from the stock exporter where users felt the difference: it explains each failure
-once, with the fix, instead of once per batch; it honours ``Retry-After``; it keeps spans from
-a short outage and sends them when the collector is back; it counts what it had to drop; and
-every request is bounded by a deadline so ``flush()`` and ``shutdown()`` return on time even
-when the collector hangs.
+The OTLP exporter encodes with OpenTelemetry's own protobuf encoder and posts with
+``requests`` (so proxy variables work). It differs from the stock exporter where users felt the
+difference: it explains each failure once, with the fix, instead of once per batch; it honours
+``Retry-After``; it keeps spans from a short outage and sends them when the collector is back;
+it counts what it had to drop; and every request is bounded by a deadline so ``flush()`` and
+``shutdown()`` return on time even when the collector hangs.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from typing import IO, Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ._encode import encode_request
 from ._model import record_from_readable
 from ._render import render_tree
 from ._transport import Hints, Verdict, post
@@ -201,7 +199,9 @@ class OTLPExporter(SpanExporter):
             logger.debug("truefoundry_tracing: retrying the export failed", exc_info=True)
 
     def _send(self, batch: list[ReadableSpan]) -> Verdict:
-        body = encode_request(batch)
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        body = encode_spans(batch).SerializeToString()
         own_deadline = time.monotonic() + self._timeout
         while True:
             deadline = own_deadline if self._deadline is None else min(own_deadline, self._deadline)
