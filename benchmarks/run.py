@@ -384,9 +384,9 @@ def bench_throughput(plan: Plan) -> list[Row]:
             f"{plan.spans:,} spans in bursts of {plan.burst:,} (within the default queue), "
             "flushing after each, to the project's OTLPReceiver in another process; rate = "
             "spans / seconds from the first span to the last flush; median; the ratio is "
-            "the median of the per-run ratios (ours / the raw run right after it). Ours "
-            "encodes with its own protobuf writer (`_encode`, tested to build the same "
-            "request as OpenTelemetry's `encode_spans`), the anchor with the stock encoder. "
+            "the median of the per-run ratios (ours / the raw run right after it). Both "
+            "encode with OpenTelemetry's `encode_spans`; ours also scans each span for "
+            "secrets before export. "
             f"Spans lost (receiver count vs sent): ours {lost['ours']}, anchor {lost['raw']}.",
             "raw `BatchSpanProcessor` + `OTLPSpanExporter` (HTTP)",
             higher_is_better=True,
