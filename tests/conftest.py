@@ -7,9 +7,13 @@ any order and in any subset.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -62,3 +66,38 @@ def openai_client(llm: FakeLLMServer) -> Iterator[openai.OpenAI]:
 
     with openai.OpenAI(base_url=llm.base_url, api_key=OPENAI_TEST_KEY, max_retries=0) as client:
         yield client
+
+
+CHILD_PRELUDE = """
+import json, logging
+warnings = []
+class _Keep(logging.Handler):
+    def emit(self, record):
+        warnings.append(record.getMessage())
+logging.getLogger("truefoundry_tracing").addHandler(_Keep())
+logging.getLogger("truefoundry_tracing").setLevel(logging.WARNING)
+"""
+
+
+@pytest.fixture
+def fresh_python() -> Callable[..., dict[str, Any]]:
+    """Run a script in a fresh interpreter; return the JSON object its last stdout line prints.
+
+    For process-wide state (what is imported, instrumented or gated) that the rest of the suite
+    has long since settled. The script sees ``warnings``, the messages ``truefoundry_tracing``
+    logged at WARNING and above; the environment is the test's, already free of tracing
+    variables.
+    """
+
+    def run(script: str, timeout: float = 120) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return data
+
+    return run

@@ -6,23 +6,16 @@ process-wide state that the rest of the suite has long since settled.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+Run = Callable[[str], dict[str, Any]]
+
 PRELUDE = """
-import asyncio, inspect, json, logging, sys, threading
-warnings = []
-class Keep(logging.Handler):
-    def emit(self, record):
-        warnings.append(record.getMessage())
-logging.getLogger("truefoundry_tracing").addHandler(Keep())
-logging.getLogger("truefoundry_tracing").setLevel(logging.WARNING)
+import asyncio, inspect, sys, threading
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import FakeLLMServer, capture_spans
@@ -40,18 +33,10 @@ out = {}
 """
 
 
-def run(body: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(out))"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return data
+@pytest.fixture
+def run(fresh_python: Callable[..., dict[str, Any]]) -> Run:
+    """Run a case's body after PRELUDE in a fresh interpreter; return its ``out``."""
+    return lambda body: fresh_python(PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(out))")
 
 
 FIRST_USE = (
@@ -63,7 +48,7 @@ ON_IMPORT = (
 )
 
 
-def test_a_library_imported_after_init_is_instrumented_as_it_is_imported() -> None:
+def test_a_library_imported_after_init_is_instrumented_as_it_is_imported(run: Run) -> None:
     out = run(
         """
         status = tt.init("lazy", console=False, instruments=["openai"])
@@ -86,7 +71,9 @@ def test_a_library_imported_after_init_is_instrumented_as_it_is_imported() -> No
     assert out["warnings"] == []
 
 
-def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_traced() -> None:
+def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_traced(
+    run: Run,
+) -> None:
     out = run(
         """
         import openai
@@ -116,7 +103,26 @@ def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_t
     assert out["warnings"] == []
 
 
-def test_a_client_used_before_init_loses_one_call_and_says_so_once() -> None:
+def test_deprecation_warnings_as_errors_do_not_stop_the_instrumentation(run: Run) -> None:
+    # projects running their tests with filterwarnings = error; traceloop's openai
+    # instrumentation raises a pydantic deprecation warning as it is imported
+    out = run(
+        """
+        import warnings
+        import openai
+        status = tt.init("strict", console=False, instruments=["openai"])
+        warnings.simplefilter("error", DeprecationWarning)
+        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
+            ask(openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0))
+        out["spans"] = [s.name for s in spans]
+        out["after_use"] = report(status)
+        out["filters_kept"] = warnings.filters[0][:2] == ("error", None)
+        """
+    )
+    assert out == {"spans": ["openai.chat"], "after_use": ["openai: applied"], "filters_kept": True}
+
+
+def test_a_client_used_before_init_loses_one_call_and_says_so_once(run: Run) -> None:
     out = run(
         """
         import openai
@@ -141,7 +147,7 @@ def test_a_client_used_before_init_loses_one_call_and_says_so_once() -> None:
     ]
 
 
-def test_the_gate_leaves_the_client_as_it_was() -> None:
+def test_the_gate_leaves_the_client_as_it_was(run: Run) -> None:
     out = run(
         """
         import openai
@@ -177,7 +183,7 @@ def test_the_gate_leaves_the_client_as_it_was() -> None:
     assert out["spans_again"] == ["openai.chat"]
 
 
-def test_many_threads_reaching_the_gate_at_once_instrument_once() -> None:
+def test_many_threads_reaching_the_gate_at_once_instrument_once(run: Run) -> None:
     out = run(
         """
         import openai
@@ -201,7 +207,7 @@ def test_many_threads_reaching_the_gate_at_once_instrument_once() -> None:
     assert out["warnings"] == []
 
 
-def test_a_deferred_instrumentation_that_fails_warns_and_never_breaks_the_import() -> None:
+def test_a_deferred_instrumentation_that_fails_warns_and_never_breaks_the_import(run: Run) -> None:
     out = run(
         """
         import dataclasses
@@ -230,7 +236,7 @@ def test_a_deferred_instrumentation_that_fails_warns_and_never_breaks_the_import
 
 
 @pytest.mark.parametrize("later", ["import", "use"])
-def test_shutdown_before_first_use_cancels_what_was_deferred(later: str) -> None:
+def test_shutdown_before_first_use_cancels_what_was_deferred(later: str, run: Run) -> None:
     out = run(
         f"""
         {"import openai" if later == "use" else ""}

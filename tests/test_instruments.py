@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
-import subprocess
-import sys
-import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -203,16 +200,9 @@ def test_environment_variable_selects_instruments(monkeypatch: pytest.MonkeyPatc
 # process-wide and cannot be undone for traceloop's instrumentations, so the
 # sequence of init() calls runs in a fresh interpreter.
 NARROWING = """
-import json, logging
 import openai, requests
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import FakeLLMServer, capture_spans
-
-warnings = []
-class Keep(logging.Handler):
-    def emit(self, record):
-        warnings.append(record.getMessage())
-logging.getLogger("truefoundry_tracing").addHandler(Keep())
 
 with FakeLLMServer() as llm:
     client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
@@ -232,17 +222,10 @@ print(json.dumps({"stages": stages, "warnings": warnings}))
 """
 
 
-def test_narrowing_keeps_what_cannot_be_removed_warns_once_and_removes_the_rest() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(NARROWING)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+def test_narrowing_keeps_what_cannot_be_removed_warns_once_and_removes_the_rest(
+    fresh_python: Callable[..., dict[str, Any]],
+) -> None:
+    data = fresh_python(NARROWING, timeout=60)
     kept = (
         "openai: kept (instrumented by an earlier init(); it cannot be removed until the "
         "process restarts.)"

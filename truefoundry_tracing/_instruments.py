@@ -19,7 +19,9 @@ import importlib.util
 import inspect
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -447,7 +449,33 @@ def current(outcome: InstrumentOutcome) -> InstrumentOutcome:
     return _resolved.get(outcome.name, outcome)
 
 
+@contextmanager
+def _quiet_instrumentations() -> Iterator[None]:
+    """Ignore deprecation warnings raised by traceloop's instrumentation modules themselves.
+
+    Only their maintainers can act on them (opentelemetry-instrumentation-openai defines a
+    pydantic model with a class-based ``Config``), and under ``-W error`` or pytest's
+    ``filterwarnings = error`` one of them aborted the import and left the library untraced.
+    """
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, PendingDeprecationWarning):
+            warnings.filterwarnings(
+                "ignore", category=category, module=r"opentelemetry\.instrumentation\."
+            )
+        yield
+
+
 def _instrument(
+    inst: Instrumentation,
+    tracer_provider: Any,
+    lib_version: str | None,
+    inst_version: str | None,
+) -> InstrumentOutcome:
+    with _quiet_instrumentations():
+        return _instrument_quietly(inst, tracer_provider, lib_version, inst_version)
+
+
+def _instrument_quietly(
     inst: Instrumentation,
     tracer_provider: Any,
     lib_version: str | None,
