@@ -40,8 +40,8 @@ def run(fresh_python: Callable[..., dict[str, Any]]) -> Run:
 
 
 FIRST_USE = (
-    "openai: deferred (instrumented when the app first uses an OpenAI client, so init() stays "
-    "fast.)"
+    "openai: deferred (instrumented when the app first uses an OpenAI client or starts its "
+    "first traced function, so init() stays fast.)"
 )
 ON_IMPORT = (
     "openai: deferred (openai is not imported yet; it is instrumented as the app imports it.)"
@@ -99,6 +99,44 @@ def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_t
     assert out["loaded_at_init"] is False
     assert out["loaded_after_client"] is False  # a client alone costs nothing either
     assert out["spans"] == ["openai.chat", "openai.chat", "openai.embeddings"]
+    assert out["after_use"] == ["openai: applied"]
+    assert out["warnings"] == []
+
+
+def test_a_decorated_function_loads_the_gated_instrumentation_before_its_span_starts(
+    run: Run,
+) -> None:
+    out = run(
+        """
+        import time
+        import openai
+        from opentelemetry import trace
+        status = tt.init("lazy", console=False, instruments=["openai"])
+        out["at_init"] = report(status)
+
+        @tt.workflow(name="wf")
+        def answer(client):
+            out["loaded_in_body"] = loaded()
+            out["body_started"] = time.time_ns()
+            ask(client)
+
+        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
+            client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+            out["loaded_before_call"] = loaded()
+            answer(client)
+        workflow = next(s for s in spans if s.name == "wf.workflow")
+        # the loading happened before the span started, not between its start and the body
+        out["span_to_body_ms"] = (out.pop("body_started") - workflow.start_ns) / 1e6
+        out["spans"] = sorted(s.name for s in spans)
+        out["after_use"] = report(status)
+        out["warnings"] = warnings
+        """
+    )
+    assert out["at_init"] == [FIRST_USE]
+    assert out["loaded_before_call"] is False
+    assert out["loaded_in_body"] is True
+    assert out["span_to_body_ms"] < 100  # the instrumentation alone takes several hundred ms
+    assert out["spans"] == ["openai.chat", "wf.workflow"]
     assert out["after_use"] == ["openai: applied"]
     assert out["warnings"] == []
 

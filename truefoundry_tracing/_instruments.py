@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import _deferred
+from ._context import FLAGS
 from ._errors import ConfigError
 
 __all__ = [
@@ -388,8 +389,10 @@ def _defer(
     if inst.name == "openai":
         gate = _deferred.openai_gate(fire)
         if gate is not None:
+            FLAGS.before_span = _fire_gated
             return deferred(
-                "instrumented when the app first uses an OpenAI client, so init() stays fast.",
+                "instrumented when the app first uses an OpenAI client or starts its first traced "
+                "function, so init() stays fast.",
                 gate,
             )
     return None
@@ -423,6 +426,19 @@ def _fire(name: str) -> bool:
     return True
 
 
+def _fire_gated() -> None:
+    """Apply what waits behind a first-use gate, ahead of the first span a decorator starts.
+
+    The gate alone would load the instrumentation inside the first traced call and make that
+    span look seconds slower than the app's own work. Threads racing here wait on the lock
+    in ``_fire`` until the instrumentation is in place.
+    """
+    for name, (gate, _) in list(_pending.items()):
+        if gate is not None:
+            _fire(name)
+    FLAGS.before_span = None
+
+
 def _cancel(names: Iterable[str]) -> None:
     for name in names:
         gate = _pending.pop(name)[0]
@@ -434,6 +450,7 @@ def cancel_deferred() -> None:
     """Drop every deferred instrumentation not applied yet (``shutdown()``)."""
     with _lock:
         _cancel(list(_pending))
+        FLAGS.before_span = None
 
 
 def current(outcome: InstrumentOutcome) -> InstrumentOutcome:

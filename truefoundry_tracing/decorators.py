@@ -120,6 +120,8 @@ class _Entity:
         self, rt: _Runtime, args: tuple[Any, ...], kwargs: dict[str, Any], parent: Any = None
     ) -> tuple[Any, Any]:
         """Start the span and build the context to run the body in."""
+        if FLAGS.before_span is not None:
+            FLAGS.before_span()
         ctx = parent if parent is not None else rt.get_current()
         attrs: dict[str, Any] = {_KIND: self.kind, _NAME: self.name}
         if self.version is not None:
