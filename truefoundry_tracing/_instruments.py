@@ -482,17 +482,8 @@ def _quiet_instrumentations() -> Iterator[None]:
         yield
 
 
+@_quiet_instrumentations()
 def _instrument(
-    inst: Instrumentation,
-    tracer_provider: Any,
-    lib_version: str | None,
-    inst_version: str | None,
-) -> InstrumentOutcome:
-    with _quiet_instrumentations():
-        return _instrument_quietly(inst, tracer_provider, lib_version, inst_version)
-
-
-def _instrument_quietly(
     inst: Instrumentation,
     tracer_provider: Any,
     lib_version: str | None,
