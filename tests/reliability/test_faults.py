@@ -137,14 +137,12 @@ def shutdown_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-def timed_calls(watch: Watch) -> tuple[float, list[str]]:
-    """Run CALLS decorated calls on this thread; their duration and its network operations."""
+def watched_calls(watch: Watch) -> list[str]:
+    """Run CALLS decorated calls on this thread; the network operations it made meanwhile."""
     with watch() as seen:
-        started = time.perf_counter()
         for i in range(CALLS):
             assert handle(i) == 2 * i + 1
-        elapsed = time.perf_counter() - started
-    return elapsed, list(seen)
+    return list(seen)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,14 +157,15 @@ def test_decorated_calls_never_raise_nor_wait_on_the_collector(
     closed_port: int,
     network_on_this_thread: Watch,
 ) -> None:
-    """Calls return their value, in time comparable to a healthy run, with no network I/O.
+    """Calls return their value and make no network I/O on the app's thread.
 
-    The healthy run is measured in the same test (same machine load). The hang case also
-    proves it structurally: the calls complete while the collector holds an export open.
+    Waiting is ruled out by structure, not by timing (a timed bound flaked on a loaded
+    machine): the audit hook sees every socket operation of this thread, and in the hang and
+    slow cases the calls complete while the collector still holds an export open.
     """
     tt.init("healthy", host=receiver.url, api_key=KEY, disable_batch=True, timeout=1)
     handle(-1)  # warm up
-    healthy, healthy_io = timed_calls(network_on_this_thread)
+    healthy_io = watched_calls(network_on_this_thread)
     assert receiver.wait_for_spans(2 * (CALLS + 1))
     assert healthy_io == []  # the watch works both ways: see test_the_network_watch_sees_...
 
@@ -177,11 +176,10 @@ def test_decorated_calls_never_raise_nor_wait_on_the_collector(
         handle(-1)
         if name == "hang":
             assert faulty is not None and wait_until(lambda: faulty.hanging >= 1)
-        elapsed, io = timed_calls(network_on_this_thread)
+        io = watched_calls(network_on_this_thread)
         if name == "hang":
             assert faulty is not None and faulty.hanging >= 1  # still held: we did not wait
         assert io == []
-        assert elapsed < 10 * max(healthy, 0.005), (elapsed, healthy)
         if name == "slow":
             assert faulty is not None and faulty.requests == []  # no answer yet, calls done
         else:
