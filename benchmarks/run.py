@@ -517,11 +517,11 @@ NOTES = """
   (docs/compatibility.md, "When a library is instrumented"). With openai imported before
   `init()`, traceloop's OpenAI instrumentation (about 75% of what `init()` cost before, most of
   it importing `openai.types.beta` through the instrumentation's assistants wrappers) is
-  loaded just before the first decorated function starts its span, or at the first OpenAI
-  call if that comes first, so it never counts inside a decorator's span. The cost moves, it
-  does not vanish: the row "import + `init()` + the first OpenAI call" shows the time until
-  the first LLM call is traced, on both sides. A process that does neither (a CLI, most of a
-  test suite) never pays it.
+  loaded when the app creates a client, just before the first decorated function starts its
+  span, or at the first OpenAI call, whichever comes first, so it never counts inside a
+  decorator's span. The cost moves, it does not vanish: the row "import + `init()` + the first
+  OpenAI call" shows the time until the first LLM call is traced, on both sides. A process
+  that does none of these (a CLI, most of a test suite) never pays it.
 - On a machine shared with other work the absolute figures move by 2x to 4x between runs; the
   ratios (same run, alternating sides) move by about 0.05.
 """

@@ -40,8 +40,8 @@ def run(fresh_python: Callable[..., dict[str, Any]]) -> Run:
 
 
 FIRST_USE = (
-    "openai: deferred (instrumented when the app first uses an OpenAI client or starts its "
-    "first traced function, so init() stays fast.)"
+    "openai: deferred (instrumented when the app first creates or uses an OpenAI client or "
+    "starts its first traced function, so init() stays fast.)"
 )
 ON_IMPORT = (
     "openai: deferred (openai is not imported yet; it is instrumented as the app imports it.)"
@@ -71,25 +71,34 @@ def test_a_library_imported_after_init_is_instrumented_as_it_is_imported(run: Ru
     assert out["warnings"] == []
 
 
+@pytest.mark.parametrize("created", ["before init", "after init"])
 def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_traced(
-    run: Run,
+    run: Run, created: str
 ) -> None:
+    make = "client, aclient = clients()"
+    before, after = (make, "pass") if created == "before init" else ("pass", make)
     out = run(
-        """
+        f"""
         import openai
+        llm = FakeLLMServer().start()
+        def clients():
+            return (
+                openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0),
+                openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0),
+            )
+        {before}
         status = tt.init("lazy", console=False, instruments=["openai"])
         out["at_init"] = report(status)
         out["loaded_at_init"] = loaded()
-        with FakeLLMServer() as llm:
-            client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
-            aclient = openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
-            out["loaded_after_client"] = loaded()
-            with capture_spans(isolate=False) as spans:
-                ask(client)
-                asyncio.run(aclient.chat.completions.create(
-                    model="m", messages=[{"role": "user", "content": "hi"}]
-                ))
-                client.embeddings.create(model="e", input="hi")
+        {after}
+        out["loaded_after_client"] = loaded()
+        with capture_spans(isolate=False) as spans:
+            ask(client)
+            asyncio.run(aclient.chat.completions.create(
+                model="m", messages=[{{"role": "user", "content": "hi"}}]
+            ))
+            client.embeddings.create(model="e", input="hi")
+        llm.stop()
         out["spans"] = sorted(s.name for s in spans)
         out["after_use"] = report(status)
         out["warnings"] = warnings
@@ -97,7 +106,9 @@ def test_an_imported_openai_is_instrumented_on_first_use_and_the_first_call_is_t
     )
     assert out["at_init"] == [FIRST_USE]
     assert out["loaded_at_init"] is False
-    assert out["loaded_after_client"] is False  # a client alone costs nothing either
+    # creating a client is setup, outside any span: the instrumentation loads there; a client
+    # created before init() loads it on its first use instead, still before the first call
+    assert out["loaded_after_client"] is (created == "after init")
     assert out["spans"] == ["openai.chat", "openai.chat", "openai.embeddings"]
     assert out["after_use"] == ["openai: applied"]
     assert out["warnings"] == []
@@ -110,7 +121,9 @@ def test_a_decorated_function_loads_the_gated_instrumentation_before_its_span_st
         """
         import time
         import openai
-        from opentelemetry import trace
+        llm = FakeLLMServer().start()
+        # created before init(), so creating it was no trigger
+        client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
         status = tt.init("lazy", console=False, instruments=["openai"])
         out["at_init"] = report(status)
 
@@ -120,10 +133,10 @@ def test_a_decorated_function_loads_the_gated_instrumentation_before_its_span_st
             out["body_started"] = time.time_ns()
             ask(client)
 
-        with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
-            client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+        with capture_spans(isolate=False) as spans:
             out["loaded_before_call"] = loaded()
             answer(client)
+        llm.stop()
         workflow = next(s for s in spans if s.name == "wf.workflow")
         # the loading happened before the span started, not between its start and the body
         out["span_to_body_ms"] = (out.pop("body_started") - workflow.start_ns) / 1e6
@@ -191,17 +204,22 @@ def test_the_gate_leaves_the_client_as_it_was(run: Run) -> None:
         import openai
         from openai._base_client import AsyncAPIClient, SyncAPIClient
         from openai._resource import SyncAPIResource
-        before = (SyncAPIResource.__init__, SyncAPIClient.request, AsyncAPIClient.request)
+        def methods():
+            return (
+                openai.OpenAI.__init__, SyncAPIResource.__init__, SyncAPIClient.request,
+                AsyncAPIClient.request,
+            )
+        before = methods()
+        signature = inspect.signature(openai.OpenAI)
         tt.init("lazy", console=False, instruments=["openai"])
-        out["gated"] = SyncAPIResource.__init__ is not before[0]
+        out["gated"] = all(now is not was for now, was in zip(methods(), before))
         out["async_kept"] = inspect.iscoroutinefunction(AsyncAPIClient.request)
         out["signature_kept"] = (
-            inspect.signature(SyncAPIClient.request) == inspect.signature(before[1])
+            inspect.signature(SyncAPIClient.request) == inspect.signature(before[2])
+            and inspect.signature(openai.OpenAI) == signature
         )
         tt.init("lazy", console=False, instruments=[])  # no longer wanted: gate comes off
-        out["restored"] = (
-            SyncAPIResource.__init__, SyncAPIClient.request, AsyncAPIClient.request
-        ) == before
+        out["restored"] = methods() == before
         with FakeLLMServer() as llm, capture_spans(isolate=False) as spans:
             ask(openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0))
         out["spans_when_not_wanted"] = [s.name for s in spans]

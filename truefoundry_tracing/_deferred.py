@@ -7,11 +7,13 @@ triggers move that work to the moment it is needed, without losing a call:
 * a library not imported yet is instrumented right after the app imports it (a post-import
   hook from wrapt, the mechanism OpenTelemetry's own auto-instrumentation relies on), before
   the importing statement returns, so no call can come first;
-* the OpenAI client, already imported, is instrumented when the app builds its first API
-  resource (``client.chat``, ``client.embeddings``...): every call goes through one, and the
-  client builds them on first attribute access. A resource built *before* ``init()`` is the
-  one way past that gate; the client's request method catches it, instruments then, and says
-  that this one call went untraced.
+* the OpenAI client, already imported, is instrumented when the app creates a client, which
+  apps mostly do while starting, outside any request or span; or, for a client created
+  before ``init()``, when the app builds its first API resource (``client.chat``,
+  ``client.embeddings``...): every call goes through one, and the client builds them on first
+  attribute access. A resource built *before* ``init()`` is the one way past that gate; the
+  client's request method catches it, instruments then, and says that this one call went
+  untraced.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _gated(original: Any, late: bool, before: Callable[[bool], None]) -> Any:
 
 
 def openai_gate(fire: Fire) -> Gate | None:
-    """Gate the already-imported OpenAI client on its first API resource, or None.
+    """Gate the already-imported OpenAI client on its first client or API resource, or None.
 
     None means this client version cannot be gated safely (it predates the shared resource
     base class, or builds its resources when the client is constructed, so clients made
@@ -119,6 +121,8 @@ def openai_gate(fire: Fire) -> Gate | None:
     if "chat" not in vars(OpenAI) or "chat" not in vars(AsyncOpenAI):
         return None
     targets: list[tuple[type, str]] = [
+        (OpenAI, "__init__"),
+        (AsyncOpenAI, "__init__"),
         (SyncAPIResource, "__init__"),
         (AsyncAPIResource, "__init__"),
         (SyncAPIClient, "request"),

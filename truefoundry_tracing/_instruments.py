@@ -391,8 +391,8 @@ def _defer(
         if gate is not None:
             FLAGS.before_span = _fire_gated
             return deferred(
-                "instrumented when the app first uses an OpenAI client or starts its first traced "
-                "function, so init() stays fast.",
+                "instrumented when the app first creates or uses an OpenAI client or starts its "
+                "first traced function, so init() stays fast.",
                 gate,
             )
     return None
