@@ -560,6 +560,34 @@ def test_flush_and_shutdown_are_bounded_when_the_collector_hangs(
     assert shut < 3, shut
 
 
+@pytest.fixture
+def queue_full_logger() -> Iterator[logging.Logger]:
+    """The logger OpenTelemetry's batch processor reports each span dropped on a full queue to."""
+    from opentelemetry.sdk import _shared_internal
+
+    queue_logger: logging.Logger = _shared_internal._logger
+    saved = queue_logger.level
+    queue_logger.setLevel(logging.NOTSET)
+    try:
+        yield queue_logger
+    finally:
+        queue_logger.setLevel(saved)
+
+
+def test_the_per_span_queue_full_warning_is_off_unless_the_app_set_that_logger(
+    receiver: OTLPReceiver, queue_full_logger: logging.Logger
+) -> None:
+    # building that warning for every span ended during an outage doubled the app's time per
+    # call (benchmarks, app-thread row); the exporter's own warning names the outage
+    tt.init("queue", host=receiver.url, api_key=KEY)
+    assert not queue_full_logger.isEnabledFor(logging.WARNING)
+    assert queue_full_logger.isEnabledFor(logging.ERROR)  # export exceptions still show
+
+    queue_full_logger.setLevel(logging.INFO)  # the app's own choice is kept
+    tt.init("queue", host=receiver.url, api_key=KEY)
+    assert queue_full_logger.level == logging.INFO
+
+
 def test_shutdown_against_a_hanging_collector_reports_what_was_lost(
     receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
