@@ -370,7 +370,8 @@ def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: f
 # OpenTelemetry's batch processor logs "Queue full, dropping Span." through this logger for
 # every span ended while its queue is full, i.e. on each call while the collector is down. The
 # record is deduplicated only after it is built, which doubled the app's time per traced call
-# during an outage; our exporter already reports the outage, and shutdown what was dropped.
+# during an outage. Our exporter's own warning names the outage; spans dropped on that full
+# queue are not in ``status.dropped``, which counts the exporter's drops only.
 _QUEUE_FULL_LOGGER = "opentelemetry.sdk._shared_internal"
 
 
