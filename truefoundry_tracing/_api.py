@@ -242,7 +242,7 @@ def _apply(settings: Settings) -> TracingStatus:
             if settings.exporter is not None:
                 exporters.append(settings.exporter)
                 delegates.append(
-                    _pipeline.make_processor(settings.exporter, batch=not settings.disable_batch)
+                    _pipeline.user_processor(settings.exporter, batch=not settings.disable_batch)
                 )
             elif settings.traces_url:
                 exp = _exporters.OTLPExporter(
@@ -262,6 +262,9 @@ def _apply(settings: Settings) -> TracingStatus:
         FLAGS.trace_content = settings.trace_content
         FLAGS.tracer = pipe.tracer
 
+        from . import _traceloop
+
+        _traceloop.connect(provider, settings.enabled)
         report = _instruments.Report(())
         if settings.enabled:
             report = _instruments.apply(settings.instruments, provider)
@@ -455,6 +458,8 @@ def _restore_state(saved: _Saved) -> None:
         _warned.update(saved.notices[1])
         FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer = saved.flags
         _set_content_env(saved.flags[1])
+        if "truefoundry_tracing._traceloop" in sys.modules:
+            sys.modules["truefoundry_tracing._traceloop"].set_enabled(FLAGS.enabled)
         if "truefoundry_tracing._pipeline" not in sys.modules:
             return
         from ._pipeline import _retire, get_pipeline
