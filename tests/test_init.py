@@ -542,12 +542,10 @@ def test_flush_and_shutdown_are_bounded_when_the_collector_hangs(
 ) -> None:
     receiver.hang()
     tt.init("hang", host=receiver.url, api_key=KEY, disable_batch=disable_batch, timeout=1)
-    ping(-1)  # the first traced call may load a deferred instrumentation: not the collector
-    started = time.monotonic()
     for i in range(5):
         assert ping(i) == i + 1
-    # the app never waits for the collector: one wait would cost the export's 1 s timeout
-    assert time.monotonic() - started < 1
+    # That the app never waits for the collector is proven by structure, not by a timer: see
+    # tests/reliability/test_faults.py (no socket operation on the app thread).
 
     started = time.monotonic()
     tt.flush(timeout=1)
