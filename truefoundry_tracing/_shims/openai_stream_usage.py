@@ -34,7 +34,8 @@ logger = logging.getLogger("truefoundry_tracing")
 _DIST = "opentelemetry-instrumentation-openai"
 _CHAT = "opentelemetry.instrumentation.openai.shared.chat_wrappers"
 _COMPLETION = "opentelemetry.instrumentation.openai.shared.completion_wrappers"
-_FIXED_IN = (0, 39)  # the first line this shim leaves alone (0.38 is the line it is tested on)
+# The first line left alone: the shim is written against, and tested on, 0.38 only.
+_LEFT_ALONE_FROM = (0, 39)
 _KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -48,7 +49,7 @@ def applies(version: str | None) -> bool:
         (True, False, False, False)
     """
     found = re.match(r"(\d+)\.(\d+)", version or "")
-    return found is not None and (int(found[1]), int(found[2])) < _FIXED_IN
+    return found is not None and (int(found[1]), int(found[2])) < _LEFT_ALONE_FROM
 
 
 def apply() -> bool:
@@ -75,7 +76,7 @@ def apply() -> bool:
             (completion, "_set_token_usage", _completion_token_usage),
         )
         if not all(callable(getattr(module, name, None)) for module, name, _ in targets):
-            return False  # all or nothing: usage kept but tiktoken also run would count twice
+            return False  # all or nothing: the estimate must be skipped wherever usage is kept
         for module, name, wrapper in targets:
             if getattr(getattr(module, name), "_self_wrapper", None) is not wrapper:
                 wrap_function_wrapper(module, name, wrapper)
