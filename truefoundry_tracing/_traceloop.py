@@ -36,9 +36,9 @@ class _Flusher:
     """Stands where traceloop keeps its span processor, so its ``flush()`` flushes ours."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        from ._api import flush
+        from ._pipeline import get_pipeline
 
-        return flush(timeout_millis / 1000)
+        return get_pipeline().flush(max(0.0, timeout_millis / 1000))
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         """traceloop never calls this on a singleton it did not build; nothing to do."""
