@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import inspect
 import json
 import os
@@ -211,13 +212,28 @@ def to_json(value: Any, limit: int = MAX_BYTES) -> str:
 
 
 _LIMIT_VAR = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"
-_limit_cache: tuple[str | None, int | None] = (None, None)
+_limit_cache: tuple[object, int | None] = (None, None)
+
+
+def _raw_getter() -> Any:
+    """A cheap read of the variable: it is read twice per traced call, as traceloop does.
+
+    ``os.environ.get`` encodes the name and decodes the value on each call; on POSIX the
+    mapping keeps the raw bytes in a dict, which every change through ``os.environ`` updates.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name == "posix" and isinstance(data, dict):
+        return functools.partial(data.get, os.fsencode(_LIMIT_VAR))
+    return functools.partial(os.environ.get, _LIMIT_VAR)
+
+
+_read_limit = _raw_getter()
 
 
 def _length_limit() -> int | None:
     """OpenTelemetry's attribute length limit, read on every call as traceloop does."""
     global _limit_cache
-    raw = os.environ.get(_LIMIT_VAR)
+    raw = _read_limit()
     if raw == _limit_cache[0]:
         return _limit_cache[1]
     limit: int | None = None
