@@ -274,6 +274,21 @@ def test_no_metrics_or_logs_pipeline(receiver: OTLPReceiver, openai_client: open
 # --------------------------------------------------------------------------------------------
 
 
+def test_banner_under_pytest_says_the_shell_destination_is_ignored_on_purpose(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_api, "_banner_shown", False)
+    monkeypatch.setenv("TFY_HOST", "https://example.truefoundry.cloud")
+    monkeypatch.setattr(_api, "_test_env", {"TFY_HOST": "https://example.truefoundry.cloud"})
+    status = tt.init("shell-host")
+    assert status.destination == "console"
+    banner = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(banner) == 1
+    assert "TFY_HOST from the shell environment is ignored on purpose" in banner[0]
+    assert "--tfy-allow-export" in banner[0]
+    assert "Set TFY_HOST" not in banner[0]
+
+
 def test_console_default_prints_trees_and_sends_nothing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

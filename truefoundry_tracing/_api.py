@@ -340,10 +340,26 @@ def _show_banner(settings: Settings) -> None:
     if _banner_shown or settings.destination != "console":
         return
     _banner_shown = True
+    ignored = _ignored_under_pytest()
+    if ignored:
+        sys.stderr.write(
+            f"truefoundry_tracing: under pytest, {' and '.join(ignored)} from the shell "
+            "environment is ignored on purpose, so a test run never sends traces; they stay on "
+            "this machine and are printed below. Pass host= to init() in the test, or run "
+            "pytest with --tfy-allow-export, to send them.\n"
+        )
+        return
     sys.stderr.write(
         "truefoundry_tracing: traces stay on this machine and are printed below. "
         "Set TFY_HOST and TFY_API_KEY to send them to TrueFoundry.\n"
     )
+
+
+def _ignored_under_pytest() -> list[str]:
+    """Destination variables set in the shell that the pytest plugin has set aside."""
+    if _test_env is None:
+        return []
+    return [k for k in _DESTINATION_VARS if k in _test_env and os.environ.get(k) == _test_env[k]]
 
 
 def status() -> TracingStatus | None:
