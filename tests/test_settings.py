@@ -859,3 +859,140 @@ def test_fuzz_traceloop_headers_holding_the_key_never_echo_it(parts: list[str]) 
         resolve(env={"TRACELOOP_HEADERS": "".join(parts)})
     except ConfigError as exc:
         assert KEY not in str(exc)
+
+
+# --------------------------------------------------------------------------------------------
+# a bad variable never stops the app; strict mode raises; arguments always raise
+# --------------------------------------------------------------------------------------------
+
+ENV_MISTAKES = [
+    pytest.param({"TFY_HOST": "acme.truefoundry.cloud"}, "TFY_HOST", id="host-no-scheme"),
+    pytest.param({"TFY_TRACING_INSTRUMENTS": "openai,lang-chain"}, "TFY_TRACING_INSTRUMENTS"),
+    pytest.param({"TFY_TRACING_SAMPLE_RATE": "10%"}, "TFY_TRACING_SAMPLE_RATE"),
+    pytest.param({"TFY_TRACING_ENABLED": "maybe"}, "TFY_TRACING_ENABLED"),
+    pytest.param({"TRACELOOP_HEADERS": "Bearer abc"}, "TRACELOOP_HEADERS"),
+    pytest.param({"TFY_API_KEY": "abc\ndef-0123456789"}, "TFY_API_KEY"),
+    pytest.param({"TFY_TRACING_STRICT": "sometimes"}, "TFY_TRACING_STRICT"),
+]
+
+
+@pytest.mark.parametrize(("env", "var"), ENV_MISTAKES)
+def test_a_bad_variable_logs_one_error_and_init_goes_on(
+    env: dict[str, str],
+    var: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    import truefoundry_tracing as tt
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.ERROR, logger="truefoundry_tracing")
+    status = tt.init("env-mistake", console=False)
+    tt.init("env-mistake", console=False)  # the same mistake again: still one line
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert var in errors[0] and "Until" in errors[0]
+    assert "abc" not in errors[0] and "def-0123456789" not in errors[0]
+    assert status.app_name == "env-mistake"
+
+    if var != "TFY_TRACING_STRICT":  # strict=True wins over that variable, unread
+        with pytest.raises(tt.ConfigError, match=var):
+            tt.init("env-mistake", console=False, strict=True)
+        monkeypatch.setenv("TFY_TRACING_STRICT", "1")
+        with pytest.raises(tt.ConfigError, match=var):
+            tt.init("env-mistake", console=False)
+
+
+def test_a_bad_variable_sets_aside_only_its_own_value() -> None:
+    s = _resolve(
+        {
+            "TFY_HOST": "acme.truefoundry.cloud",
+            "TFY_API_KEY": KEY,
+            "TFY_TRACING_INSTRUMENTS": "openai,lang-chain",
+            "TFY_TRACING_SAMPLE_RATE": "0.5",
+        }
+    )
+    assert [p.source for p in s.errors] == ["TFY_HOST", "TFY_TRACING_INSTRUMENTS"]
+    assert (s.destination, s.traces_url, s.console) == ("none", None, False)  # not to stderr
+    assert (s.api_key, s.sample_rate, s.instruments) == (KEY, 0.5, ("openai",))
+    assert s.sources["host"] == "TFY_HOST"
+    assert "errors=2" in repr(s)
+
+
+def test_arguments_raise_even_without_strict_mode() -> None:
+    with pytest.raises(ConfigError, match="host"):
+        _resolve(host="acme.truefoundry.cloud", strict=False)
+    with pytest.raises(ConfigError, match="refusing to send the API key"):
+        _resolve({"TFY_API_KEY": KEY}, host="http://collector.example.com")
+
+
+def test_unknown_arguments_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="brand_new"):
+        resolve(env={}, brand_new=1)
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [
+        ("127.0.0.1:4318", "http://127.0.0.1:4318"),
+        ("localhost:4318/", "http://localhost:4318/"),
+        ("[::1]:4318", "http://[::1]:4318"),
+        ("//127.0.0.1:4318", "http://127.0.0.1:4318"),
+        ("acme.truefoundry.cloud", "https://acme.truefoundry.cloud"),
+        ("10.0.0.5:4318", "https://10.0.0.5:4318"),
+    ],
+)
+def test_a_missing_scheme_is_fixed_with_the_scheme_that_fits_the_host(
+    written: str, suggested: str
+) -> None:
+    (problem,) = _resolve({"TFY_HOST": written}).errors
+    assert problem.fix == f"Set TFY_HOST to {suggested}."
+    assert suggested in problem.message
+    assert _resolve({"TFY_HOST": suggested}).host == suggested.rstrip("/")
+
+
+def test_one_is_loopback_for_settings_serve_and_the_viewer() -> None:
+    import importlib
+
+    from truefoundry_tracing._config import is_loopback
+
+    _serve = importlib.import_module("truefoundry_tracing.cli._serve")
+    _web = importlib.import_module("truefoundry_tracing.cli._web")
+
+    assert _serve.is_loopback is is_loopback
+    yes = ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost", "LOCALHOST", "api.localhost"]
+    no = ["10.0.0.5", "0.0.0.0", "example.com", "localhost.example.com", "", "::"]
+    assert all(is_loopback(h) for h in yes)
+    assert not any(is_loopback(h) for h in no)
+    assert all(_web._host_is_loopback(h) for h in ["127.0.0.2:4318", "[::1]:80", "Localhost"])
+    assert not any(_web._host_is_loopback(h) for h in ["evil.example.com:4318", "[::2]:80"])
+
+
+def test_the_gateway_names_a_bad_tfy_host_instead_of_saying_none_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("openai")
+    from truefoundry_tracing import gateway
+
+    monkeypatch.setenv("TFY_HOST", "acme.truefoundry.cloud")
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    with pytest.raises(ConfigError, match="TFY_HOST") as info:
+        gateway.openai_client()
+    assert "https://acme.truefoundry.cloud" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+def test_no_function_in_the_settings_package_is_80_lines_or_longer() -> None:
+    import ast
+    from pathlib import Path
+
+    import truefoundry_tracing._config as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length < 80, f"{path.name}:{node.name} is {length} lines"

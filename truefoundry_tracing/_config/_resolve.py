@@ -210,7 +210,7 @@ def _key_conflict(run: _Run) -> None:
 
 def _console_default(run: _Run) -> None:
     """By default, traces are printed when they go nowhere else (and no destination was bad)."""
-    if run.sources["console"] != "default":
+    if run.values["console"] is not None:  # given, or read from TFY_TRACING_CONSOLE
         return
     v = run.values
     broken = any(p.option in ("host", "endpoint") for p in run.problems)

@@ -187,7 +187,7 @@ def run_doctor(
         settings = resolve(env=environ, **{k: v for k, v in arguments.items() if v is not None})
     except ConfigError as err:
         report.code, report.message = "config_error", str(err)
-        report.action = getattr(err, "fix", "") or (
+        report.action = _as_flags(getattr(err, "fix", ""), arguments) or (
             "Fix the setting this message names; init() raises the same error until it is fixed."
         )
         return report
@@ -253,6 +253,14 @@ def run_doctor(
     report.action = verdict.action
     report.message = verdict.advice
     return report
+
+
+def _as_flags(fix: str, arguments: Mapping[str, Any]) -> str:
+    """A fix naming an argument given on the command line, worded with its flag."""
+    for name in arguments:
+        if fix.startswith(f"Set {name} to "):
+            return f"Set --{name.replace('_', '-')} to " + fix.removeprefix(f"Set {name} to ")
+    return fix
 
 
 def _find_path(
