@@ -193,28 +193,9 @@ def run_doctor(
         return report
     report.settings = _describe(settings)
     report.notes.extend(settings.warnings)
-    if settings.errors:
-        first = settings.errors[0]
-        report.code = "config_error"
-        report.message = " ".join(problem.message for problem in settings.errors)
-        report.action = first.fix or (
-            f"Fix {first.source} as the message says, or unset it; init() logs the same error "
-            "and traces without that value until then."
-        )
-        return report
-    url = settings.traces_url
-    report.url = url
-    if url is None:
-        report.code = "no_destination"
-        report.action = (
-            "Set TFY_HOST to your TrueFoundry control-plane URL and TFY_API_KEY to an API key, "
-            "or TFY_TRACING_ENDPOINT for another OTLP/HTTP collector."
-        )
-        report.message = (
-            "no destination is configured, so init() keeps traces on this machine "
-            f"(printed as trees when console is on). {report.action}"
-        )
-        return report
+    url = report.url = settings.traces_url
+    if settings.errors or url is None:
+        return _without_probe(report, settings)
     if settings.destination == "truefoundry":
         if not settings.api_key:
             report.notes.append("no API key is set (TFY_API_KEY): TrueFoundry will answer 401.")
@@ -252,6 +233,29 @@ def run_doctor(
         )
     report.action = verdict.action
     report.message = verdict.advice
+    return report
+
+
+def _without_probe(report: DoctorReport, settings: Settings) -> DoctorReport:
+    """The verdict when no probe can be sent: a bad variable set aside, or no destination."""
+    if settings.errors:
+        first = settings.errors[0]
+        report.code = "config_error"
+        report.message = " ".join(problem.message for problem in settings.errors)
+        report.action = first.fix or (
+            f"Fix {first.source} as the message says, or unset it; init() logs the same error "
+            "and traces without that value until then."
+        )
+        return report
+    report.code = "no_destination"
+    report.action = (
+        "Set TFY_HOST to your TrueFoundry control-plane URL and TFY_API_KEY to an API key, "
+        "or TFY_TRACING_ENDPOINT for another OTLP/HTTP collector."
+    )
+    report.message = (
+        "no destination is configured, so init() keeps traces on this machine "
+        f"(printed as trees when console is on). {report.action}"
+    )
     return report
 
 
