@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from truefoundry_tracing import ConfigError
-from truefoundry_tracing._settings import (
+from truefoundry_tracing._config import (
     OPTIONS,
     Settings,
     mask_secret,
@@ -235,7 +235,7 @@ def test_reads_os_environ_when_no_env_is_given(monkeypatch: pytest.MonkeyPatch) 
 def test_default_app_name_is_the_script_name(tmp_path: Any) -> None:
     script = tmp_path / "support_bot.py"
     script.write_text(
-        "from truefoundry_tracing._settings import resolve\nprint(resolve(env={}).app_name)\n"
+        "from truefoundry_tracing._config import resolve\nprint(resolve(env={}).app_name)\n"
     )
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
@@ -829,12 +829,12 @@ url_like = st.lists(st.one_of(fragments, text), max_size=8).map("".join)
 def test_fuzz_environment_raises_only_config_error(values: dict[str, str]) -> None:
     env = {"TFY_API_KEY": KEY, **values}
     try:
-        s = resolve(env=env)
+        resolve(env=env, strict=True)
     except ConfigError as exc:
         assert KEY not in str(exc)
-    else:
-        assert KEY not in repr(s)
-        assert 0.0 <= s.sample_rate <= 1.0
+    s = resolve(env=env)  # without strict mode, a variable never raises
+    assert KEY not in repr(s) and KEY not in " ".join(p.message + p.fix for p in s.errors)
+    assert 0.0 <= s.sample_rate <= 1.0
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -855,10 +855,12 @@ def test_fuzz_arguments_raise_only_config_error(host: str, rate: Any) -> None:
 @example(parts=["Authorization: Bearer ", KEY, "=="])
 @given(parts=st.lists(st.one_of(fragments, st.just(KEY), text), max_size=8))
 def test_fuzz_traceloop_headers_holding_the_key_never_echo_it(parts: list[str]) -> None:
+    env = {"TRACELOOP_HEADERS": "".join(parts)}
     try:
-        resolve(env={"TRACELOOP_HEADERS": "".join(parts)})
+        resolve(env=env, strict=True)
     except ConfigError as exc:
         assert KEY not in str(exc)
+    assert KEY not in " ".join(p.message for p in resolve(env=env).errors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -996,3 +998,24 @@ def test_no_function_in_the_settings_package_is_80_lines_or_longer() -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 assert length < 80, f"{path.name}:{node.name} is {length} lines"
+
+
+def test_a_bad_endpoint_sends_nowhere_rather_than_to_the_host() -> None:
+    env = {"TFY_HOST": "https://acme.example.com", "TFY_TRACING_ENDPOINT": "collector:4318"}
+    s = _resolve(env)
+    assert (s.traces_url, s.console) == (None, False)
+    assert [p.source for p in s.errors] == ["TFY_TRACING_ENDPOINT"]
+
+
+def test_a_bad_traceloop_base_url_under_a_good_host_is_a_warning_not_an_error() -> None:
+    env = {"TFY_HOST": "https://acme.example.com", "TRACELOOP_BASE_URL": "collector:4318"}
+    s = _resolve(env)
+    assert s.traces_url == "https://acme.example.com/api/otel/v1/traces"
+    assert s.errors == ()
+    assert len(s.warnings) == 1 and "TRACELOOP_BASE_URL" in s.warnings[0]
+
+
+def test_the_old_settings_module_name_still_works() -> None:
+    from truefoundry_tracing import _config, _settings
+
+    assert (_settings.resolve, _settings.Settings) == (_config.resolve, _config.Settings)

@@ -175,10 +175,16 @@ def _merge_headers(run: _Run) -> None:
 
 
 def _destination(run: _Run) -> None:
-    """TRACELOOP_BASE_URL, the lowest of either, loses to any host; warn when they differ."""
+    """TRACELOOP_BASE_URL, the lowest of either, loses to any host; warn when they differ.
+
+    A bad endpoint that would have won sends nothing, rather than to the host instead.
+    """
     if run.sources["endpoint"] == BASE_URL and run.sources["host"] != "default":
         run.values["endpoint"] = None
         run.sources["endpoint"] = "default"
+        run.problems = [p for p in run.problems if (p.option, p.source) != ("endpoint", BASE_URL)]
+    if any(p.option == "endpoint" for p in run.problems):
+        run.values["host"] = None
     base, source = run.variable(BASE_URL), run.sources["host"]
     host = run.values["host"]
     if base is None or source not in _HOST_VARS or host is None or "endpoint" in run.arguments:
