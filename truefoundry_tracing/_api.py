@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _lifecycle as lifecycle
+from ._config import Settings, resolve
 from ._context import FLAGS
-from ._settings import Settings, resolve
 
 if TYPE_CHECKING:
     from ._instruments import InstrumentOutcome
@@ -150,6 +150,7 @@ def init(
     allow_insecure: bool | None = None,
     timeout: float | None = None,
     handle_sigterm: bool | None = None,
+    strict: bool | None = None,
 ) -> TracingStatus:
     """Configure tracing for TrueFoundry (or a local default) in one call.
 
@@ -159,7 +160,9 @@ def init(
 
     Calling it again with the same settings does nothing; with new settings, spans started
     afterwards follow them. Raises :class:`~truefoundry_tracing.ConfigError` (before changing
-    anything) when a setting is invalid.
+    anything) when an argument is invalid. A bad value in an environment variable is logged as
+    one ERROR line with the fix and left out (tracing goes on without it), unless
+    ``strict=True`` (``TFY_TRACING_STRICT=true``), which raises for it too.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -167,27 +170,12 @@ def init(
         >>> st.app_name
         'support-bot'
     """
-    settings = resolve(
-        app_name,
-        host=host,
-        api_key=api_key,
-        tracing_project=tracing_project,
-        endpoint=endpoint,
-        headers=headers,
-        disable_batch=disable_batch,
-        trace_content=trace_content,
-        sample_rate=sample_rate,
-        console=console,
-        exporter=exporter,
-        instruments=instruments,
-        resource_attributes=resource_attributes,
-        enabled=enabled,
-        redact=redact,
-        allow_insecure=allow_insecure,
-        timeout=timeout,
-        handle_sigterm=handle_sigterm,
-        env=_effective_env(),
-    )
+    arguments = dict(locals())  # first statement: exactly init()'s parameters, by name
+    settings = resolve(env=_effective_env(), **arguments)
+    for problem in settings.errors:  # a bad variable never stops the app: one ERROR line
+        if problem.message not in _warned:
+            _warned.add(problem.message)
+            logger.error("truefoundry_tracing: %s", problem.message)
     return _apply(settings)
 
 
