@@ -470,7 +470,10 @@ def test_llm_view_of_a_real_streaming_call_and_assert_stream_complete(
     tfy_spans: CapturedSpans, oai: openai.OpenAI
 ) -> None:
     tt.init(app_name="llm-view", console=False)
-    stream = oai.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True)
+    # Like OpenAI, the fake streams token usage only when asked.
+    stream = oai.chat.completions.create(
+        model="gpt-test", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
     assert len(tfy_spans) == 0  # the span stays open while the stream is read
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == "Echo: hello there"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._render import render_tree
-from ..testing._otlp_receiver import OTLPReceiver, ReceivedRequest
+from .._server._receiver import OTLPReceiver, ReceivedRequest
 from ._store import Store
 from ._web import WebRoutes
 

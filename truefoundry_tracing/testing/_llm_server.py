@@ -3,9 +3,9 @@
 :class:`FakeLLMServer` answers the OpenAI REST endpoints an application uses most
 (chat completions, legacy completions, embeddings, model list) from a background thread, so
 a real ``openai.OpenAI`` client (and any tracing instrumentation wrapped around it) can run
-end to end with no network and no API key. Every request is recorded for assertions, and the
-next answers can be scripted: text, tool calls, token counts, HTTP errors, slow replies and
-streams that break halfway.
+end to end with no network and no real API key. Every request is recorded for assertions, and
+the next answers can be scripted: text, tool calls, token counts, HTTP errors, slow replies and
+streams that break halfway. It runs on the project's one HTTP core (``_server._httpd``).
 
 Routes match on the end of the path, so any prefix works: ``/v1/chat/completions``,
 ``/api/llm/chat/completions`` (TrueFoundry's gateway base URL is ``<host>/api/llm``) and
@@ -23,6 +23,19 @@ Deterministic defaults (used when nothing is scripted):
 * **Embeddings** (:func:`fake_embedding`): unit vectors of dimension 8 (or the request's
   ``dimensions``) derived from a hash of each input.
 
+Where OpenAI is strict, the fake is too, so a test does not pass where production fails:
+
+* **Usage in streams** only when the request asks with ``stream_options={"include_usage":
+  True}``: then a last chunk with ``choices: []`` carries it (``FakeLLMServer(stream_usage=True)``
+  sends it always, like a gateway that adds it). Non-streamed answers always carry ``usage``.
+* **A key is required**: a request without ``Authorization: Bearer <key>`` (or Azure's
+  ``api-key`` header) gets 401; with ``api_key=`` set, any other key gets 401
+  ``invalid_api_key``.
+* **A model is required** (400 without one); with ``models=`` set, any other model gets 404
+  ``model_not_found``. Without it every model name is accepted (gateways have their own names).
+* **Errors** have OpenAI's body ``{"error": {"message", "type", "param", "code"}}``; an unknown
+  path gets 404 ``Invalid URL (<method> <path>)``, a missing ``messages`` 400 naming it.
+
 Every answer has exactly one choice: ``n``, ``max_tokens``, ``temperature``, ``tools`` and
 other generation parameters are recorded but do not change the answer.
 
@@ -32,7 +45,9 @@ Example:
     ...     server.reply("Hello!")
     ...     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
     ...     req = urllib.request.Request(
-    ...         server.base_url + "/chat/completions", data=body.encode(), method="POST"
+    ...         server.base_url + "/chat/completions",
+    ...         data=body.encode(),
+    ...         headers={"Authorization": "Bearer test-key"},
     ...     )
     ...     with urllib.request.urlopen(req) as resp:
     ...         answer = json.load(resp)
@@ -45,23 +60,22 @@ Example:
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
+import hmac
 import itertools
 import json
 import logging
 import math
 import re
-import socket
 import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, cast
+from typing import Any
+
+from .._server._httpd import ClientGone, Exchange, HTTPError, HTTPServer, Serving
 
 __all__ = [
     "FakeLLMServer",
@@ -75,17 +89,19 @@ _log = logging.getLogger(__name__)
 
 _ECHO_LIMIT = 200
 _MAX_BODY_BYTES = 64 * 1024 * 1024
+_IDLE_SECONDS = 60.0  # idle keep-alive connections are closed after this long
 _MAX_EMBEDDING_DIMENSIONS = 65_536
 _DEFAULT_EMBEDDING_DIMENSIONS = 8
 _SYSTEM_FINGERPRINT = "fp_fakellm"
 _OWNER = "fake-llm-server"
 _WORD_CHUNKS = re.compile(r"\s*\S+|\s+")
 
+# What OpenAI puts in an error body's "type" and "code" for each status (the fake's defaults).
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
-    401: ("authentication_error", "invalid_api_key"),
+    401: ("invalid_request_error", None),
     403: ("permission_error", None),
-    404: ("not_found_error", None),
+    404: ("invalid_request_error", None),
     409: ("conflict_error", None),
     422: ("invalid_request_error", None),
     429: ("rate_limit_error", "rate_limit_exceeded"),
@@ -234,7 +250,7 @@ def fake_embedding(text: str, dimensions: int = _DEFAULT_EMBEDDING_DIMENSIONS) -
 # --------------------------------------------------------------------------------------------
 
 
-class FakeLLMServer:
+class FakeLLMServer(Serving):
     """A local OpenAI-compatible server on a background thread, with scripted answers.
 
     ``port=0`` (the default) picks a free port. Use it as a context manager, or call
@@ -244,11 +260,12 @@ class FakeLLMServer:
     the queue is empty the deterministic default answer is used); inspect what was sent with
     :attr:`requests`, :attr:`last_request` and :meth:`chat_requests`.
 
-    ``default_model`` is used when a request names no model and is listed by ``/models``.
-    With ``stream_usage=True`` (the default) every streamed answer ends with a usage chunk
-    (``choices: []``), as if the client had sent ``stream_options={"include_usage": True}``;
-    with ``False`` only clients that ask for it get one. Code that reads
-    ``chunk.choices[0]`` on every chunk should skip chunks without choices.
+    ``default_model`` is listed first by ``/models``. As with OpenAI, a streamed answer ends
+    with a usage chunk (``choices: []``) only when the request sent
+    ``stream_options={"include_usage": True}``; ``stream_usage=True`` sends it always, like a
+    gateway that adds it (code that reads ``chunk.choices[0]`` on every chunk should skip
+    chunks without choices). ``api_key``: the only key accepted (None: any key, but a key is
+    required). ``models``: the only model names accepted (None: any).
 
     Example:
         >>> with FakeLLMServer() as server:  # doctest: +SKIP
@@ -267,12 +284,16 @@ class FakeLLMServer:
         port: int = 0,
         *,
         default_model: str = "gpt-4o-mini",
-        stream_usage: bool = True,
+        stream_usage: bool = False,
+        api_key: str | None = None,
+        models: Sequence[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.default_model = default_model
         self.stream_usage = stream_usage
+        self.api_key = api_key
+        self.models = None if models is None else frozenset(models)
         self._lock = threading.Lock()
         self._lifecycle = threading.RLock()
         self._replies: deque[ScriptedReply] = deque()
@@ -280,8 +301,7 @@ class FakeLLMServer:
         self._models: dict[str, None] = {}
         self._ids = itertools.count(1)
         self._request_ids = itertools.count(1)
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._httpd: HTTPServer | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -300,17 +320,16 @@ class FakeLLMServer:
         with self._lifecycle:
             if self._httpd is not None:
                 raise RuntimeError("FakeLLMServer is already running")
-            server_cls = _HTTPServer6 if ":" in self.host else _HTTPServer
-            httpd = server_cls((self.host, self.port), _Handler)
-            httpd.owner = self
-            thread = threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name=f"FakeLLMServer:{httpd.server_address[1]}",
-                daemon=True,
+            httpd = HTTPServer(
+                lambda exchange: _Call(self, exchange).handle(),
+                self.host,
+                self.port,
+                name="FakeLLMServer/1.0",
+                max_body_bytes=_MAX_BODY_BYTES,
+                timeout=_IDLE_SECONDS,
+                on_error=_refuse,
             )
-            thread.start()
-            self._httpd, self._thread = httpd, thread
+            self._httpd = httpd.start()
         return self
 
     def stop(self) -> None:
@@ -323,34 +342,9 @@ class FakeLLMServer:
             False
         """
         with self._lifecycle:
-            httpd, thread = self._httpd, self._thread
-            self._httpd = self._thread = None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_open_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeLLMServer:
-        """Start the server (see :meth:`start`).
-
-        Example:
-            >>> with FakeLLMServer() as server:
-            ...     server.running
-            True
-        """
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server (see :meth:`stop`)."""
-        self.stop()
+            httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.stop()
 
     def __repr__(self) -> str:
         where = self.url if self.running else "stopped"
@@ -380,12 +374,7 @@ class FakeLLMServer:
             raise RuntimeError(
                 "FakeLLMServer is not running; call start() or use it as a context manager"
             )
-        host = str(httpd.server_address[0])
-        port = int(httpd.server_address[1])
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{port}"
+        return httpd.url
 
     @property
     def base_url(self) -> str:
@@ -557,166 +546,83 @@ class FakeLLMServer:
 
 
 # --------------------------------------------------------------------------------------------
-# HTTP plumbing
+# One request (on the HTTP core)
 # --------------------------------------------------------------------------------------------
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    owner: FakeLLMServer
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        _log.debug("FakeLLMServer: error on a connection from %s", client_address, exc_info=True)
-
-
-class _HTTPServer6(_HTTPServer):
-    address_family = socket.AF_INET6
-
-
 class _RequestError(Exception):
-    """A malformed request: answered with an OpenAI-style error, never raised to callers."""
+    """A request OpenAI would refuse: answered with its error body, never raised to callers."""
 
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
+        self.code = code
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeLLMServer/1.0"
-    timeout = 60  # idle keep-alive connections are closed after this many seconds
-    disable_nagle_algorithm = True  # small writes (headers, SSE chunks) go out at once
+def _error_body(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> bytes:
+    kind, default_code = _ERROR_KINDS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    error = {"message": message, "type": kind, "param": param, "code": code or default_code}
+    return _dumps({"error": error})
 
-    _response_started = False
-    _chunked = True
 
-    @property
-    def _fake(self) -> FakeLLMServer:
-        return cast(_HTTPServer, self.server).owner
+def _refuse(exchange: Exchange, error: HTTPError) -> None:
+    """Answer a request too malformed to parse, with an OpenAI-style error body."""
+    body = _error_body(error.status, error.reason)
+    exchange.respond(error.status, body, "application/json", close=True)
 
-    def version_string(self) -> str:
-        return self.server_version
 
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("FakeLLMServer: " + format, *args)
+class _Call:
+    """One HTTP request to the fake: recorded, routed and answered the way OpenAI would."""
 
-    def do_GET(self) -> None:
-        self._dispatch()
+    def __init__(self, fake: FakeLLMServer, exchange: Exchange) -> None:
+        self._fake = fake
+        self._exchange = exchange
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
-
-    # ---------------------------------------------------------------------------- top level
-
-    def _dispatch(self) -> None:
-        self._response_started = False
-        path, _, query = self.path.partition("?")
-        headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    def handle(self) -> None:
+        request = self._exchange.request
+        path, query = request.path, request.query
+        headers = dict(request.headers)
         try:
             try:
-                body = self._read_body()
-            except _RequestError as exc:
-                self.close_connection = True
-                self._fake._record(RecordedRequest(self.command, path, headers, b"", None, query))
-                self._send_error(exc.status, exc.message, param=exc.param)
+                body = self._exchange.read_body()
+            except HTTPError as exc:
+                self._fake._record(RecordedRequest(request.method, path, headers, b"", None, query))
+                self._send_error(exc.status, exc.reason, close=True)
                 return
-            parsed = _parse_json(body)
-            record = RecordedRequest(self.command, path, headers, body, parsed, query)
+            record = RecordedRequest(request.method, path, headers, body, _parse_json(body), query)
             self._fake._record(record)
             try:
                 self._route(record, body)
             except _RequestError as exc:
-                self._send_error(exc.status, exc.message, param=exc.param)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
+                self._send_error(exc.status, exc.message, param=exc.param, code=exc.code)
+        except ClientGone:
+            if not self._exchange.answered:
+                self._exchange.drop()
         except Exception:
-            _log.exception("FakeLLMServer: unexpected error while answering %s", self.path)
-            self.close_connection = True
-            if not self._response_started:
-                with contextlib.suppress(OSError):
-                    self._send_error(500, "FakeLLMServer internal error (see the log)")
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked_body()
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            return b""
-        try:
-            length = int(raw)
-        except ValueError:
-            raise _RequestError(400, f"invalid Content-Length header: {raw!r}") from None
-        if length < 0:
-            raise _RequestError(400, f"invalid Content-Length header: {raw!r}")
-        if length > _MAX_BODY_BYTES:
-            raise _RequestError(413, f"request body too large ({length} bytes)")
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise _RequestError(400, "request body shorter than its Content-Length")
-        return body
-
-    def _read_chunked_body(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _RequestError(400, "malformed chunked request body") from None
-            if size < 0:
-                raise _RequestError(400, "malformed chunked request body")
-            if size == 0:
-                break
-            total += size
-            if total > _MAX_BODY_BYTES:
-                raise _RequestError(413, "request body too large")
-            chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.read(2) != b"\r\n":
-                raise _RequestError(400, "malformed chunked request body")
-            parts.append(chunk)
-        while True:  # trailers, up to the blank line
-            line = self.rfile.readline(1024)
-            if line in (b"\r\n", b"\n", b""):
-                break
-        return b"".join(parts)
+            _log.exception("FakeLLMServer: unexpected error while answering %s", request.target)
+            if not self._exchange.answered:
+                self._send_error(500, "FakeLLMServer internal error (see the log)", close=True)
+            else:
+                self._exchange.drop()
 
     def _route(self, request: RecordedRequest, body: bytes) -> None:
         endpoint = _endpoint(request.path)
         if endpoint is None:
-            raise _RequestError(404, f"Unknown request URL: {request.method} {request.path}")
+            raise _RequestError(404, f"Invalid URL ({request.method} {request.path})")
         expected = "GET" if endpoint == "models" else "POST"
         if request.method != expected:
             raise _RequestError(
                 405, f"{request.method} is not allowed on {request.path}; use {expected}"
             )
+        self._check_key(request.headers)
         if endpoint == "models":
             self._models()
             return
@@ -732,14 +638,36 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._embeddings(payload)
 
+    def _check_key(self, headers: Mapping[str, str]) -> None:
+        auth = headers.get("authorization", "")
+        scheme, _, key = auth.partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        key = key or headers.get("api-key", "").strip()  # Azure OpenAI's header
+        if not key:
+            raise _RequestError(
+                401,
+                "No API key was provided. Send it in an Authorization header as "
+                "'Bearer <key>' (the openai client does this with api_key=).",
+            )
+        expected = self._fake.api_key
+        if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
+            raise _RequestError(401, "Incorrect API key provided.", code="invalid_api_key")
+
     # ----------------------------------------------------------------------------- endpoints
 
     def _model_of(self, payload: Mapping[str, Any]) -> str:
         model = payload.get("model")
         if model is None:
-            model = self._fake.default_model
+            raise _RequestError(400, "You must provide a model parameter.")
         if not isinstance(model, str) or not model:
             raise _RequestError(400, "'model' must be a non-empty string", param="model")
+        known = self._fake.models
+        if known is not None and model not in known:
+            raise _RequestError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
         self._fake._note_model(model)
         return model
 
@@ -753,12 +681,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(reply.status, message, headers=reply.headers)
             return None
         if reply.break_stream_after is not None and not stream:
-            self.close_connection = True  # hang up without answering
+            self._exchange.drop()  # hang up without answering
             return None
         return reply
 
     def _chat(self, payload: Mapping[str, Any]) -> None:
         messages = payload.get("messages")
+        if messages is None:
+            raise _RequestError(
+                400,
+                "Missing required parameter: 'messages'.",
+                param="messages",
+                code="missing_required_parameter",
+            )
         if not isinstance(messages, list):
             raise _RequestError(400, "'messages' must be a list of messages", param="messages")
         model = self._model_of(payload)
@@ -923,26 +858,24 @@ class _Handler(BaseHTTPRequestHandler):
         asked = isinstance(options, dict) and options.get("include_usage") is True
         return asked or self._fake.stream_usage
 
-    def _begin(self, status: int, content_type: str, extra: Mapping[str, str]) -> None:
-        self._response_started = True
-        self.send_response(status)
-        headers = {
-            "content-type": ("Content-Type", content_type),
-            "x-request-id": ("x-request-id", f"req_fake{self._fake._next_request_id():06d}"),
-        }
-        for name, value in extra.items():
-            headers[name.lower()] = (name, value)
-        for name, value in headers.values():
-            self.send_header(name, value)
+    def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {"x-request-id": f"req_fake{self._fake._next_request_id():06d}"}
+        for name, value in (extra or {}).items():
+            headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+            headers[name] = value
+        return headers
 
-    def _send_json(self, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> None:
-        data = _dumps(payload)
-        self._begin(status, "application/json", extra or {})
-        self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
+    def _send_json(
+        self,
+        status: int,
+        payload: Any,
+        extra: Mapping[str, str] | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
+        self._exchange.respond(
+            status, _dumps(payload), "application/json", self._headers(extra), close=close
+        )
 
     def _send_error(
         self,
@@ -950,13 +883,14 @@ class _Handler(BaseHTTPRequestHandler):
         message: str,
         *,
         param: str | None = None,
+        code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
-        kind, code = _ERROR_KINDS.get(
-            status, ("server_error" if status >= 500 else "invalid_request_error", None)
+        body = _error_body(status, message, param, code)
+        self._exchange.respond(
+            status, body, "application/json", self._headers(headers), close=close
         )
-        error = {"message": message, "type": kind, "param": param, "code": code}
-        self._send_json(status, {"error": error}, headers)
 
     def _stream(
         self,
@@ -965,17 +899,10 @@ class _Handler(BaseHTTPRequestHandler):
         pieces: list[dict[str, Any]],
         tail: list[dict[str, Any]],
     ) -> None:
-        self._begin(reply.status, "text/event-stream; charset=utf-8", reply.headers)
-        self.send_header("Cache-Control", "no-cache")
-        # Chunked framing lets the client tell a broken stream from a finished one; an
-        # HTTP/1.0 client cannot read it, so it gets a body delimited by closing instead.
-        self._chunked = self.request_version != "HTTP/1.0"
-        if self._chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.close_connection = True
-            self.send_header("Connection", "close")
-        self.end_headers()
+        # Chunked framing lets the client tell a broken stream from a finished one (an
+        # HTTP/1.0 client gets a body delimited by closing instead; the core decides).
+        extra = self._headers({"Cache-Control": "no-cache", **reply.headers})
+        self._exchange.start_stream(reply.status, "text/event-stream; charset=utf-8", extra)
         for event in head:
             self._write_event(event)
         limit = reply.break_stream_after
@@ -985,19 +912,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_event(event)
         if limit is not None:
             # Hang up without the terminating chunk: the client sees an incomplete body.
-            self.close_connection = True
+            self._exchange.drop()
             return
         for event in tail:
             self._write_event(event)
-        self._write_chunk(b"data: [DONE]\n\n")
-        if self._chunked:
-            self.wfile.write(b"0\r\n\r\n")
+        self._exchange.write(b"data: [DONE]\n\n")
+        self._exchange.end_stream()
 
     def _write_event(self, event: Mapping[str, Any]) -> None:
-        self._write_chunk(b"data: " + _dumps(event) + b"\n\n")
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data) if self._chunked else data)
+        self._exchange.write(b"data: " + _dumps(event) + b"\n\n")
 
 
 # --------------------------------------------------------------------------------------------
