@@ -222,11 +222,12 @@ class Exchange:
         self._prepare(close)
         fields = self._fields(content_type, headers)
         fields.append(("Content-Length", str(len(body))))
+        rest: list[h11.Event] = []
+        if self.request.method != "HEAD" and body:
+            rest.append(h11.Data(data=body))
+        rest.append(h11.EndOfMessage())
         try:
-            self._conn.send_head(status, fields, close=self.closing)
-            if self.request.method != "HEAD" and body:
-                self._conn.send(h11.Data(data=body))
-            self._conn.send(h11.EndOfMessage())
+            self._conn.send_head(status, fields, *rest, close=self.closing)  # one write
         except (ClientGone, h11.LocalProtocolError):
             self.closing = True
 
@@ -342,14 +343,17 @@ class _Connection:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def send_head(self, status: int, fields: list[tuple[str, str]], *, close: bool) -> None:
+    def send_head(
+        self, status: int, fields: list[tuple[str, str]], *then: h11.Event, close: bool
+    ) -> None:
         if close:
             fields.append(("Connection", "close"))
         encoded = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in fields]
-        self.send(h11.Response(status_code=status, headers=encoded, reason=_reason_phrase(status)))
+        head = h11.Response(status_code=status, headers=encoded, reason=_reason_phrase(status))
+        self.send(head, *then)
 
-    def send(self, event: h11.Event) -> None:
-        data = self.h11.send(event)
+    def send(self, *events: h11.Event) -> None:
+        data = b"".join(self.h11.send(event) or b"" for event in events)
         if not data:
             return
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._model import SpanRecord, record_from_readable
 from ..spans import SpanList
@@ -81,10 +81,14 @@ class CapturedSpans(SpanList):
 def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
     """Capture, in memory, every span that starts and ends inside the block.
 
-    Works whether or not ``init()`` was called (before it, a local tracer provider is set up
-    that sends nothing anywhere). Spans are seen after redaction, exactly as they would be
-    exported. With ``isolate`` (the default) any ``init()`` made inside the block is undone
-    at its end, so one test's configuration never leaks into the next.
+    Works whether or not ``init()`` was called. Before any ``init()``, it sets up a local
+    tracer provider that sends nothing anywhere and instruments the LLM, framework and
+    vector-DB libraries ``init()`` would (the installed ones, or those named by
+    ``TFY_TRACING_INSTRUMENTS``; none with ``TFY_TRACING_ENABLED=false``), so LLM calls are
+    captured too. Like ``init()``'s, that instrumentation stays for the rest of the process;
+    outside a capture its spans go nowhere. Spans are seen after redaction, exactly as they
+    would be exported. With ``isolate`` (the default) any ``init()`` made inside the block is
+    undone at its end, so one test's configuration never leaks into the next.
 
     Example:
         >>> from truefoundry_tracing import task
@@ -105,6 +109,8 @@ def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
     pipe = get_pipeline()
     capture = Capture()
     pipe.add_capture(capture)
+    if _api.status() is None:
+        _instrument_like_init(pipe.ensure_provider())
     if FLAGS.tracer is None:
         FLAGS.tracer = pipe.tracer
     try:
@@ -113,3 +119,18 @@ def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
         pipe.remove_capture(capture)
         if saved is not None:
             _api._restore_state(saved)
+
+
+def _instrument_like_init(provider: Any) -> None:
+    """Before any ``init()``: instrument the libraries ``init()`` would, exporting nothing."""
+    from .. import _api
+    from .._instruments import apply
+    from .._settings import resolve
+
+    try:
+        settings = resolve(env=_api._effective_env())
+    except Exception:  # a bad environment value is init()'s to report, not the capture's
+        apply(None, provider)
+        return
+    if settings.enabled:
+        apply(settings.instruments, provider)
