@@ -671,6 +671,20 @@ class _Call:
         self._fake._note_model(model)
         return model
 
+    def _generation(
+        self, payload: Mapping[str, Any]
+    ) -> tuple[str, bool, ScriptedReply, int] | None:
+        """Model, streaming, scripted reply and id of a chat or legacy-completion answer.
+
+        None when the reply was already given (a scripted error or a dropped connection).
+        """
+        model = self._model_of(payload)
+        stream = payload.get("stream") is True
+        reply = self._take_reply(stream)
+        if reply is None:
+            return None
+        return model, stream, reply, self._fake._next_id()
+
     def _take_reply(self, stream: bool) -> ScriptedReply | None:
         """Pop the next reply and handle delay/errors/dropping; None if already answered."""
         reply = self._fake._next_reply()
@@ -696,12 +710,10 @@ class _Call:
             )
         if not isinstance(messages, list):
             raise _RequestError(400, "'messages' must be a list of messages", param="messages")
-        model = self._model_of(payload)
-        stream = payload.get("stream") is True
-        reply = self._take_reply(stream)
-        if reply is None:
+        started = self._generation(payload)
+        if started is None:
             return
-        ident = self._fake._next_id()
+        model, stream, reply, ident = started
         calls = [_normalize_tool_call(c) for c in reply.tool_calls]
         for index, call in enumerate(calls):
             if call["id"] is None:
@@ -775,12 +787,10 @@ class _Call:
             text = " ".join(p if isinstance(p, str) else json.dumps(p) for p in prompt)
         else:
             raise _RequestError(400, "'prompt' must be a string or a list", param="prompt")
-        model = self._model_of(payload)
-        stream = payload.get("stream") is True
-        reply = self._take_reply(stream)
-        if reply is None:
+        started = self._generation(payload)
+        if started is None:
             return
-        ident = self._fake._next_id()
+        model, stream, reply, ident = started
         content = reply.content if reply.content is not None else _echo(text)
         finish = reply.finish_reason or "stop"
         usage = _usage(reply, prompt=count_tokens(text), completion=count_tokens(content))
