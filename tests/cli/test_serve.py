@@ -442,6 +442,19 @@ def test_web_routes_refuse_foreign_hosts_and_unknown_paths(serve: LocalServer) -
     assert serve.store.version() == 0
 
 
+def test_the_cli_does_not_load_the_testing_toolkit() -> None:
+    code = (
+        "import sys, truefoundry_tracing.cli as c, truefoundry_tracing.cli._serve, "
+        "truefoundry_tracing.cli._web, truefoundry_tracing.cli._show, "
+        "truefoundry_tracing.cli._doctor\n"
+        "print(sorted(m for m in sys.modules if m.startswith('truefoundry_tracing.testing')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 # -- the command itself -------------------------------------------------------------------------
 
 
