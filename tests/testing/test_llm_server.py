@@ -728,8 +728,11 @@ def test_http10_client_gets_a_close_delimited_stream(server: FakeLLMServer) -> N
 
 
 def test_docstring_examples_run() -> None:
-    from truefoundry_tracing.testing import _llm_server
+    from truefoundry_tracing.testing import _llm_server, _llm_types, _openai_api
 
-    result = doctest.testmod(_llm_server, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted >= 20
+    attempted = 0
+    for module in (_llm_server, _llm_types, _openai_api):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 20
