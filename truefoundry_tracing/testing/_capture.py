@@ -109,28 +109,53 @@ def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
     pipe = get_pipeline()
     capture = Capture()
     pipe.add_capture(capture)
-    if _api.status() is None:
-        _instrument_like_init(pipe.ensure_provider())
+    _instrument_like_init(pipe.ensure_provider())
     if FLAGS.tracer is None:
         FLAGS.tracer = pipe.tracer
     try:
         yield CapturedSpans(capture)
     finally:
+        _instrument_like_init(None)  # an init() in the block may have changed what is applied
         pipe.remove_capture(capture)
         if saved is not None:
             _api._restore_state(saved)
 
 
 def _instrument_like_init(provider: Any) -> None:
-    """Before any ``init()``: instrument the libraries ``init()`` would, exporting nothing."""
-    from .. import _api
-    from .._instruments import apply
+    """With no ``init()`` in force: instrument the libraries ``init()`` would, exporting nothing.
+
+    With an ``init()`` in force, ``init()`` decides, and the next capture without one applies
+    again (``provider=None`` only checks that).
+    """
+    from .. import _api, _instruments
     from .._settings import resolve
 
+    global _applied
+    if _api.status() is not None:
+        _applied = None
+    if provider is None or _api.status() is not None:
+        return
     try:
         settings = resolve(env=_api._effective_env())
+        names = settings.instruments if settings.enabled else ()
     except Exception:  # a bad environment value is init()'s to report, not the capture's
-        apply(None, provider)
+        names = None
+    if names == ():
         return
-    if settings.enabled:
-        apply(settings.instruments, provider)
+    # Applying again costs milliseconds per test: skip it while nothing changed (shutdown()
+    # cancels instrumentations still waiting for their library's first use).
+    if _applied == (provider, names, _in_place()):
+        return
+    _instruments.apply(names, provider)
+    _applied = (provider, names, _in_place())
+
+
+def _in_place() -> frozenset[str]:
+    from .. import _instruments
+
+    return frozenset(_instruments._active) | frozenset(_instruments._pending)
+
+
+# What the last capture without init() instrumented: provider, names (None: the defaults), and
+# the instrumentations then applied or waiting.
+_applied: tuple[Any, tuple[str, ...] | None, frozenset[str]] | None = None
