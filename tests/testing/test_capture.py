@@ -42,6 +42,21 @@ out["flushed"] = tt.flush(1)
 print(json.dumps(out))
 """
 
+AFTER_SHUTDOWN = """
+import json
+import openai
+import truefoundry_tracing as tt
+from truefoundry_tracing.testing import FakeLLMServer, capture_spans
+
+with capture_spans():
+    pass  # openai is imported: its instrumentation waits for the first client
+tt.shutdown()  # cancels what still waits
+with FakeLLMServer() as llm, capture_spans() as spans:
+    client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+    client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+print(json.dumps({"names": [s.name for s in spans]}))
+"""
+
 
 def run(code: str, **env: str) -> dict[str, object]:
     clean = {
@@ -71,3 +86,6 @@ def test_llm_calls_are_captured_without_init_and_nothing_is_exported() -> None:
     # It instruments what init() would: here, as the environment says, not openai.
     assert run(NO_INIT, TFY_TRACING_INSTRUMENTS="anthropic")["tree"] == ["ask.workflow"]
 
+
+def test_a_capture_after_shutdown_instruments_again() -> None:
+    assert run(AFTER_SHUTDOWN)["names"] == ["openai.chat"]
