@@ -37,7 +37,7 @@ class Hints:
     project_source: str = "TFY_TRACING_PROJECT"
     host_source: str = "TFY_HOST"
     has_key: bool = True
-    timeout_source: str = "the timeout setting (TFY_TRACING_TIMEOUT)"
+    timeout_source: str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT (seconds per request)"
     # The request's time limit in seconds, when one fixed limit applies (doctor's probe).
     timeout: float | None = None
 
@@ -108,6 +108,10 @@ class Verdict:
 
 
 KEPT = "Spans are kept and retried."
+UNANSWERED = (
+    "Those spans may have arrived: they are kept and retried, and count as unconfirmed rather "
+    "than lost (the collector may see them twice)."
+)
 DROPPED = "Those spans were dropped."
 
 
@@ -280,7 +284,7 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
             action="Check that the URL is reachable from this machine (set HTTPS_PROXY and "
             f"NO_PROXY if you need a proxy); if the collector is only slow, raise "
             f"{hints.timeout_source}.",
-            spans=KEPT,
+            spans=UNANSWERED,
         )
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
         return Verdict(
