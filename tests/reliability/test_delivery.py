@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -298,3 +299,27 @@ def test_the_retry_buffer_is_bounded_in_bytes_and_counts_what_it_lets_go(
     assert stats.dropped + stats.pending == total  # every span is accounted for
     assert stats.drop_cause is not None and "retry buffer was full" in stats.drop_cause
     exporter.shutdown(0)
+
+
+def test_doctor_shows_an_outage_that_cleared_as_status_does(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import json
+
+    from truefoundry_tracing.cli import main
+
+    monkeypatch.setenv("TFY_HOST", receiver.url)
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    receiver.respond_with(503, times=1)
+    out = io.StringIO()
+    assert main(["doctor"], out=out) == 0
+    text = out.getvalue()
+    assert "Probe: OK" in text
+    assert re.search(r"after 1 failed attempt\(s\); cleared after [\d.]+ ms; last error: 503", text)
+    receiver.respond_with(503, times=1)
+    out = io.StringIO()
+    assert main(["doctor", "--json"], out=out) == 0
+    doc = json.loads(out.getvalue())
+    assert doc["retries"] == 1 and doc["cleared_after_ms"] is not None
+    assert "503" in doc["last_error"] and KEY not in out.getvalue()
