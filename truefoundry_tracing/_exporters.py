@@ -64,7 +64,7 @@ _DEADLINE_CAUSE = (
 )
 _BUFFER_CAUSE = (
     f"the retry buffer was full ({MAX_PENDING} spans or {MAX_PENDING_BYTES // 1024 // 1024} MB) "
-    "during a long outage, so the oldest spans went first."
+    "during a long outage."
 )
 
 
@@ -232,6 +232,7 @@ class OTLPExporter(SpanExporter):
         self._hints = hints
         self.stats = stats or ExportStats()
         self._buffer: list[_Chunk] = []
+        self._overflowed = False  # the buffer let spans go during the current outage
         self._buffered_spans = 0
         self._buffered_bytes = 0
         self._lock = threading.Lock()
@@ -309,6 +310,11 @@ class OTLPExporter(SpanExporter):
             if not self._abandoned:
                 self.stats.drop(len(spans), "they ended after shutdown() had run.")
             return SpanExportResult.FAILURE
+        if spans and self._overflowed and self._not_before > time.monotonic():
+            # Still waiting out a backoff with a full buffer: these would only push others
+            # out, so give up on them before paying for their encoding.
+            self.stats.drop(len(spans), _BUFFER_CAUSE)
+            return SpanExportResult.FAILURE
         chunk = self._encode(spans) if spans else None
         with self._lock:
             if chunk is not None:
@@ -332,6 +338,7 @@ class OTLPExporter(SpanExporter):
             self._buffered_spans > MAX_PENDING or self._buffered_bytes > MAX_PENDING_BYTES
         ):
             self._forget(self._buffer[0], _BUFFER_CAUSE)
+            self._overflowed = True
         self.stats.pending = self._buffered_spans
 
     def _forget(self, chunk: _Chunk, cause: str | None) -> None:
@@ -370,6 +377,7 @@ class OTLPExporter(SpanExporter):
                     self._recovered()
                 self._failures = 0
                 self._not_before = 0.0
+                self._overflowed = False
                 continue
             if verdict.retryable and not self._shutdown:
                 delay = self._backoff(verdict)
