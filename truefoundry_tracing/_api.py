@@ -442,7 +442,8 @@ def _loss_line(stats: Any, where: str = "") -> str:
     parts = [f"{_were(stats.dropped)} dropped and {stats.exported} exported{where}."]
     if stats.unconfirmed:
         parts.append(
-            f"{_were(stats.unconfirmed)} sent but got no answer in time; they may have arrived."
+            f"{_were(stats.unconfirmed)} sent but got no answer in time; "
+            f"{'it' if stats.unconfirmed == 1 else 'they'} may have arrived."
         )
     if stats.dropped and stats.drop_cause:
         parts.append(f"Dropped because {_lower_first(stats.drop_cause)}")
