@@ -182,7 +182,7 @@ class ExportStats:
                 self.drop_cause = cause
 
 
-@dataclass
+@dataclass(eq=False)  # held chunks are told apart by identity, never by content
 class _Chunk:
     """Spans encoded as one request body, kept until the collector confirms them."""
 
