@@ -242,6 +242,7 @@ class OTLPExporter(SpanExporter):
         self._outage_failures = 0
         self._last_advice: str | None = None
         self._deadline: float | None = None
+        self._closing = False
         self._shutdown = False
         self._abandoned = False
         self._in_flight: _Chunk | None = None
@@ -259,6 +260,11 @@ class OTLPExporter(SpanExporter):
         self._mark = (0, 0)
 
     # ---- state the pipeline reads ------------------------------------------------------------
+
+    def closing(self) -> None:
+        """Shutdown has begun: a failure from now on is reported by the exit line alone
+        (a warning that spans "are kept and retried" would be untrue a moment later)."""
+        self._closing = True
 
     def set_deadline(self, deadline: float | None) -> None:
         """Make exports give up at ``deadline`` (``time.monotonic()``), or None to lift it."""
@@ -462,7 +468,7 @@ class OTLPExporter(SpanExporter):
             self._failing_since = time.monotonic()
             self._outage_failures = 0
         self._outage_failures += 1
-        if verdict.code not in self._warned:
+        if verdict.code not in self._warned and not self._closing:
             self._warned.add(verdict.code)
             logger.warning("truefoundry_tracing: %s", verdict.message)
 

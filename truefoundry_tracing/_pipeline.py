@@ -304,6 +304,7 @@ class Pipeline:
                     on_retired(old)
 
         def retire() -> None:
+            _closing(_exporters_of(old))
             done = _bounded(lambda: _retire(old, timeout), _exporters_of(old), timeout)
             if not done:
                 _abandon(old)
@@ -348,6 +349,7 @@ class Pipeline:
             self.exporters = []
             retiring, self.retiring = self.retiring, []
             stalled, self._stalled = self._stalled, {}
+        _closing(exporters)
         if stalled and all(
             getattr(e, "answers", 0) == stalled.get(id(e)) for e in exporters if _stuck(e)
         ):
@@ -363,6 +365,13 @@ class Pipeline:
                 _abandon(processors)
                 finish()
         return done and not late
+
+
+def _closing(exporters: Sequence[Any]) -> None:
+    for exp in exporters:
+        closing = getattr(exp, "closing", None)
+        if closing is not None:
+            closing()
 
 
 def _stuck(exporter: Any) -> bool:
