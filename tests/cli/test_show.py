@@ -71,12 +71,16 @@ def post_json(url: str, trace_id: str, names: tuple[str, str], app: str = "show-
             }
         ]
     }
+    post_doc(url, doc)
+
+
+def post_doc(url: str, doc: dict[str, object]) -> None:
     req = urllib.request.Request(
         url + "/v1/traces",
         data=json.dumps(doc).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req, timeout=5) as response:
+    with urllib.request.urlopen(req, timeout=30) as response:
         assert response.status == 200
 
 
@@ -167,3 +171,47 @@ def test_show_reads_while_serve_is_writing(tmp_path: Path) -> None:
         assert code == 0 and "live.workflow" in text
         post_json(server.url, THIRD, ("later.workflow", "openai.chat"))
         assert "later.workflow" in show("--data", str(tmp_path))[1]
+
+
+def post_spans(url: str, spans: list[dict[str, object]]) -> None:
+    post_doc(url, {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+
+
+def wire_span(trace_id: str, n: int, parent: int | None) -> dict[str, object]:
+    span: dict[str, object] = {
+        "traceId": trace_id,
+        "spanId": format(n, "016x"),
+        "name": f"s{n}",
+        "startTimeUnixNano": str(1_000_000_000 + n),
+        "endTimeUnixNano": str(2_000_000_000 - n),
+        "kind": 1,
+    }
+    if parent is not None:
+        span["parentSpanId"] = format(parent, "016x")
+    return span
+
+
+def test_a_5000_deep_chain_and_a_parent_cycle_from_a_client(tmp_path: Path) -> None:
+    deep, looped = "c" * 32, "d" * 32
+    with LocalServer(tmp_path, port=0) as server:
+        post_spans(server.url, [wire_span(deep, n, n - 1 or None) for n in range(1, 5001)])
+        # s1 -> s3 -> s2 -> s1, and s4 under s1, all in one trace with no root.
+        post_spans(
+            server.url, [wire_span(looped, n, p) for n, p in ((1, 2), (2, 3), (3, 1), (4, 1))]
+        )
+    code, text = show("--data", str(tmp_path), deep)
+    assert code == 0
+    lines = text.splitlines()[1:-1]
+    assert len(lines) == 5000
+    assert (
+        lines[0].startswith("s1  [internal]") and "[depth 4999] └── s5000  [internal]" in lines[-1]
+    )
+    code, text = show("--data", str(tmp_path), looped)
+    assert code == 0
+    assert text.splitlines()[1:] == [
+        "s1  [internal]  1000.0 ms  (parent cycle)",
+        "├── s3  [internal]  1000.0 ms",
+        "│   └── s2  [internal]  1000.0 ms",
+        "└── s4  [internal]  1000.0 ms",
+        "",
+    ]
