@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import io
 import json
-import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from truefoundry_tracing.cli import main
 from truefoundry_tracing.cli._serve import LocalServer
 
+Send = Callable[[str, Mapping[str, Any]], None]
 
-def post_json(url: str, trace_id: str, names: tuple[str, str], app: str = "show-app") -> None:
+
+def post_json(
+    send: Send, url: str, trace_id: str, names: tuple[str, str], app: str = "show-app"
+) -> None:
     root, child = names
     doc = {
         "resourceSpans": [
@@ -71,17 +76,7 @@ def post_json(url: str, trace_id: str, names: tuple[str, str], app: str = "show-
             }
         ]
     }
-    post_doc(url, doc)
-
-
-def post_doc(url: str, doc: dict[str, object]) -> None:
-    req = urllib.request.Request(
-        url + "/v1/traces",
-        data=json.dumps(doc).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as response:
-        assert response.status == 200
+    send(url, doc)
 
 
 FIRST = "aaaa0000000000000000000000000001"
@@ -90,12 +85,12 @@ THIRD = "bbbb0000000000000000000000000003"
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
+def data(tmp_path: Path, otlp_json: Send) -> Path:
     directory = tmp_path / "data"
     with LocalServer(directory, port=0) as server:
-        post_json(server.url, FIRST, ("first.workflow", "openai.chat"))
-        post_json(server.url, SECOND, ("second.workflow", "openai.chat"))
-        post_json(server.url, THIRD, ("third.workflow", "openai.chat"), app="other-app")
+        post_json(otlp_json, server.url, FIRST, ("first.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, SECOND, ("second.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, THIRD, ("third.workflow", "openai.chat"), app="other-app")
     return directory
 
 
@@ -164,17 +159,17 @@ def test_default_directory_follows_tfy_tracing_data(
     assert code == 0 and text.count("trace ") == 3
 
 
-def test_show_reads_while_serve_is_writing(tmp_path: Path) -> None:
+def test_show_reads_while_serve_is_writing(tmp_path: Path, otlp_json: Send) -> None:
     with LocalServer(tmp_path, port=0) as server:
-        post_json(server.url, FIRST, ("live.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, FIRST, ("live.workflow", "openai.chat"))
         code, text = show("--data", str(tmp_path))
         assert code == 0 and "live.workflow" in text
-        post_json(server.url, THIRD, ("later.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, THIRD, ("later.workflow", "openai.chat"))
         assert "later.workflow" in show("--data", str(tmp_path))[1]
 
 
-def post_spans(url: str, spans: list[dict[str, object]]) -> None:
-    post_doc(url, {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+def post_spans(send: Send, url: str, spans: list[dict[str, object]]) -> None:
+    send(url, {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
 
 
 def wire_span(trace_id: str, n: int, parent: int | None) -> dict[str, object]:
@@ -191,13 +186,19 @@ def wire_span(trace_id: str, n: int, parent: int | None) -> dict[str, object]:
     return span
 
 
-def test_a_5000_deep_chain_and_a_parent_cycle_from_a_client(tmp_path: Path) -> None:
+def test_a_5000_deep_chain_and_a_parent_cycle_from_a_client(
+    tmp_path: Path, otlp_json: Send
+) -> None:
     deep, looped = "c" * 32, "d" * 32
     with LocalServer(tmp_path, port=0) as server:
-        post_spans(server.url, [wire_span(deep, n, n - 1 or None) for n in range(1, 5001)])
+        post_spans(
+            otlp_json, server.url, [wire_span(deep, n, n - 1 or None) for n in range(1, 5001)]
+        )
         # s1 -> s3 -> s2 -> s1, and s4 under s1, all in one trace with no root.
         post_spans(
-            server.url, [wire_span(looped, n, p) for n, p in ((1, 2), (2, 3), (3, 1), (4, 1))]
+            otlp_json,
+            server.url,
+            [wire_span(looped, n, p) for n, p in ((1, 2), (2, 3), (3, 1), (4, 1))],
         )
     code, text = show("--data", str(tmp_path), deep)
     assert code == 0

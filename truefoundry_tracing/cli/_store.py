@@ -332,7 +332,8 @@ class Store:
     def traces(
         self, limit: int = 50, offset: int = 0, query: TraceQuery | None = None
     ) -> list[TraceSummary]:
-        """The most recently updated traces matching ``query``, newest first, from ``offset``.
+        """The traces matching ``query``, newest first (by start, then by last write), from
+        ``offset``.
 
         Example:
             >>> import tempfile
@@ -348,7 +349,7 @@ class Store:
                 "SELECT trace_id, COUNT(*), MIN(start_ns), MAX(end_ns), "
                 "SUM(status = 'ERROR'), COALESCE(SUM(tokens), 0), MAX(seq) "
                 f"FROM spans WHERE {where} GROUP BY trace_id HAVING {having} "
-                "ORDER BY MAX(seq) DESC LIMIT ? OFFSET ?",
+                "ORDER BY MIN(start_ns) DESC, MAX(seq) DESC LIMIT ? OFFSET ?",
                 (*params, *having_params, max(0, int(limit)), max(0, int(offset))),
             ).fetchall()
             return [self._summary(*row) for row in rows]
@@ -383,9 +384,11 @@ class Store:
             (trace_id,),
         ).fetchone()
         failed = (
+            # Where the trace failed: the first failed span with no failed child.
             self._db.execute(
-                "SELECT name, status_message FROM spans WHERE trace_id = ? AND status = 'ERROR' "
-                "ORDER BY start_ns LIMIT 1",
+                "SELECT name, status_message FROM spans s WHERE trace_id = ? AND status = 'ERROR' "
+                "AND NOT EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = s.trace_id "
+                "AND c.parent_id = s.span_id AND c.status = 'ERROR') ORDER BY start_ns LIMIT 1",
                 (trace_id,),
             ).fetchone()
             if errors

@@ -34,6 +34,7 @@ _EXCEPTION_FIELDS = (
     ("stacktrace", "exception.stacktrace"),
 )
 _IO_ATTRIBUTES = (("input", "traceloop.entity.input"), ("output", "traceloop.entity.output"))
+_MAX_NESTING = 40  # as in app.js: deeper structures are shown as text
 _TRACE_PATH = re.compile(r"^/api/traces/([0-9a-f]{1,32})$")
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _SECURITY_HEADERS = {
@@ -79,13 +80,31 @@ def exception_of(span: SpanRecord) -> dict[str, str] | None:
 
 
 def _structured(value: Any) -> Any:
-    """A task's input or output as data: JSON text parsed, anything else as it is."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+    """A task's input or output as data: JSON text parsed (unless nested deeper than the
+    page draws), anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return value
+    return parsed if _nesting(parsed) <= _MAX_NESTING else value
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > _MAX_NESTING:
+                break
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def _span_json(row: TreeRow, start: int) -> dict[str, Any]:
