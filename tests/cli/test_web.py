@@ -695,3 +695,38 @@ def test_task_input_and_output_are_parsed_unless_too_deep() -> None:
     span = SpanRecord("t", "a" * 32, "b" * 16, attributes={"traceloop.entity.output": nested})
     assert trace_json([span])["spans"][0]["io"] == {"output": nested}
     assert trace_json([SpanRecord("t", "a" * 32, "b" * 16)])["spans"][0]["io"] == {}
+
+
+def test_trace_api_names_a_rootless_trace_and_skips_unchanged_ones(
+    serve: LocalServer, otlp_json: Send
+) -> None:
+    looped = "c2" * 16
+    now = time.time_ns()
+    links = ((1, 2), (2, 1))  # each names the other as its parent: no root at all
+    post_otlp(
+        otlp_json,
+        serve.url,
+        {
+            "loops": [
+                wire_span(looped, n, f"loop-{n}", parent=p, start_ns=now + n) for n, p in links
+            ]
+        },
+    )
+    (listed,) = get_json(serve.url + "/api/traces")["traces"]
+    assert (listed["root_name"], listed["app"]) == ("loop-1", "loops")
+    doc = get_json(f"{serve.url}/api/traces/{looped}")
+    assert [(s["name"], s["note"]) for s in doc["spans"]] == [
+        ("loop-1", "parent cycle"),
+        ("loop-2", ""),
+    ]
+    # The page sends the version it has; an unchanged trace is not sent again.
+    version = doc["version"]
+    assert get_json(f"{serve.url}/api/traces/{looped}?known={version}") == {
+        "version": version,
+        "unchanged": True,
+    }
+    post_otlp(
+        otlp_json, serve.url, {"loops": [wire_span(looped, 3, "late", parent=1, start_ns=now + 9)]}
+    )
+    doc = get_json(f"{serve.url}/api/traces/{looped}?known={version}")
+    assert doc["version"] > version and [s["name"] for s in doc["spans"]][-1] == "late"

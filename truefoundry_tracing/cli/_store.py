@@ -377,10 +377,12 @@ class Store:
         self, trace_id: str, count: int, start: int, end: int, errors: int | None,
         tokens: int | None, seq: int,
     ) -> TraceSummary:  # fmt: skip
+        # The root: a span without a parent, else one whose parent was not received, else
+        # (every span names a parent here: a parent cycle) the first span.
         root = self._db.execute(
-            "SELECT name, service FROM spans s WHERE trace_id = ? AND (parent_id IS NULL "
-            "OR parent_id NOT IN (SELECT span_id FROM spans WHERE trace_id = s.trace_id)) "
-            "ORDER BY parent_id IS NOT NULL, start_ns LIMIT 1",
+            "SELECT name, service FROM spans s WHERE trace_id = ? ORDER BY parent_id IS NOT NULL, "
+            "parent_id IN (SELECT span_id FROM spans WHERE trace_id = s.trace_id), start_ns "
+            "LIMIT 1",
             (trace_id,),
         ).fetchone()
         failed = (

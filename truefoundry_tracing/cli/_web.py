@@ -126,8 +126,8 @@ def _span_json(row: TreeRow, start: int) -> dict[str, Any]:
         "duration_ms": span.duration_ms,
         "service": span.service_name,
         "scope": span.scope,
-        "io": io,
-        "properties": association_properties(attrs),
+        "io": _jsonable(io),
+        "properties": _jsonable(association_properties(attrs)),
         "attributes": _jsonable(dict(sorted(attrs.items()))),
         "resource": _jsonable(dict(sorted(span.resource.items()))),
         "events": [
@@ -138,7 +138,7 @@ def _span_json(row: TreeRow, start: int) -> dict[str, Any]:
             }
             for e in span.events
         ],
-        "llm": llm_view(attrs).as_dict() if is_llm_span(attrs) else None,
+        "llm": _jsonable(llm_view(attrs).as_dict()) if is_llm_span(attrs) else None,
     }
 
 
@@ -202,9 +202,13 @@ class WebRoutes:
             found = self._store.find(match.group(1))
             if not found:
                 return _json({"error": f"no trace {match.group(1)}"}, 404)
+            version = self._store.trace_version(found[0])
+            if _int(query.get("known", [""])[0], -1, -1, 1 << 62) == version:
+                # The page has this version already: skip re-reading a large trace.
+                return _json({"version": version, "unchanged": True})
             doc = trace_json(self._store.spans(found[0]))
-            doc["version"] = self._store.trace_version(found[0])
-            return _json(doc)
+            doc["version"] = version
+            return _json(doc, clean=False)  # trace_json's output is JSON-ready
         return None
 
     def _list(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -248,8 +252,10 @@ def _int(raw: str, default: int, low: int, high: int) -> int:
         return default
 
 
-def _json(payload: Any, status: int = 200) -> HTTPReply:
-    body = json.dumps(_jsonable(payload), ensure_ascii=False, default=str).encode()
+def _json(payload: Any, status: int = 200, *, clean: bool = True) -> HTTPReply:
+    body = json.dumps(
+        _jsonable(payload) if clean else payload, ensure_ascii=False, default=str
+    ).encode()
     return HTTPReply(status, body, "application/json; charset=utf-8", _SECURITY_HEADERS)
 
 

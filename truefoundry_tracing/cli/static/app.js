@@ -104,11 +104,13 @@ function table(obj, cls) {
 }
 
 function chips(properties, onPick) {
-  return Object.keys(properties || {}).map((key) =>
-    el("button", {
-      type: "button", class: "chip", title: `Show traces with ${key}=${properties[key]}`,
-      onclick: (e) => { e.stopPropagation(); onPick(key, properties[key]); },
-    }, el("span", { class: "chip-key", text: key }), " ", String(properties[key])));
+  return Object.entries(properties || {}).map(([key, raw]) => {
+    const value = raw === null || raw === undefined ? "" : typeof raw === "object" ? JSON.stringify(raw) : String(raw);
+    return el("button", {
+      type: "button", class: "chip", title: `Show traces with ${key}=${value}`,
+      onclick: (e) => { e.stopPropagation(); onPick(key, value); },
+    }, el("span", { class: "chip-key", text: key }), " ", value);
+  });
 }
 
 // -- trace list ------------------------------------------------------------------------------
@@ -453,8 +455,8 @@ async function tick() {
     if (state.traceId) {
       if (changed || state.traceVersion < 0) {
         const wanted = state.traceId;
-        const doc = await getJSON("/api/traces/" + wanted);
-        if (wanted === state.traceId && doc.version !== state.traceVersion) {
+        const doc = await getJSON(`/api/traces/${wanted}?known=${state.traceVersion}`);
+        if (wanted === state.traceId && !doc.unchanged && doc.version !== state.traceVersion) {
           state.traceVersion = doc.version;
           renderTrace(doc);
         }
