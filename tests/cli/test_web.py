@@ -515,6 +515,8 @@ def test_viewer_search_filters_and_paging(
     assert page.locator("#older").is_disabled()
     page.locator("#newer").click()
     shown("51-100 of 130 traces")
+    page.goto(serve.url + "/#/?page=9")  # past the end: the last page
+    shown("101-130 of 130 traces")
 
     # Search: span names, attributes and status messages of any span in the trace.
     page.locator("#f-q").fill("vector store")

@@ -55,6 +55,12 @@ function ago(ns) {
   return new Date(ns / 1e6).toLocaleString();
 }
 
+// A value as one line of text: lists and objects as JSON, a missing value as "".
+function plain(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
 function cssName(text) {
   return String(text || "").toLowerCase().replace(/[^a-z]/g, "");
 }
@@ -105,7 +111,7 @@ function table(obj, cls) {
 
 function chips(properties, onPick) {
   return Object.entries(properties || {}).map(([key, raw]) => {
-    const value = raw === null || raw === undefined ? "" : typeof raw === "object" ? JSON.stringify(raw) : String(raw);
+    const value = plain(raw);
     return el("button", {
       type: "button", class: "chip", title: `Show traces with ${key}=${value}`,
       onclick: (e) => { e.stopPropagation(); onPick(key, value); },
@@ -138,6 +144,11 @@ function setFilter(key, value) {
 }
 
 function renderList(data) {
+  if (!data.traces.length && data.total && state.page > 0) {
+    // A page past the end (fewer traces now, or an old address): go to the last page.
+    location.hash = listHash(state.query, Math.floor((data.total - 1) / PAGE_SIZE));
+    return;
+  }
   const body = document.querySelector("#trace-list tbody");
   fill(body, data.traces.map((t) =>
     el("tr", {
@@ -363,9 +374,9 @@ function message(m) {
 }
 
 function facts(pairs) {
-  const shown = pairs.filter(([, v]) => v !== null && v !== undefined && v !== "");
+  const shown = pairs.filter(([, v]) => plain(v) !== "");
   if (!shown.length) return null;
-  return el("dl", { class: "facts" }, shown.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
+  return el("dl", { class: "facts" }, shown.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: plain(v) })]));
 }
 
 function chat(llm) {
