@@ -110,7 +110,8 @@ class SpanTree:
     def __init__(self, spans: Iterable[SpanRecord]) -> None:
         self.spans: list[SpanRecord] = list(spans)
         spans_ = self.spans
-        order = sorted(range(len(spans_)), key=lambda i: _order_key(spans_[i]))
+        keys = [_order_key(span) for span in spans_]
+        order = sorted(range(len(spans_)), key=keys.__getitem__)
         self._index: dict[tuple[str, str], int] = {}
         for i, span in enumerate(spans_):
             self._index.setdefault((span.trace_id, span.span_id), i)
@@ -149,7 +150,7 @@ class SpanTree:
             self._notes[j] = PARENT_CYCLE
             roots.append(j)
             self._mark([j], reached)
-        self._roots = sorted(roots, key=lambda i: _order_key(spans_[i]))
+        self._roots = sorted(roots, key=keys.__getitem__)
 
     def _mark(self, starts: list[int], reached: list[bool]) -> None:
         stack = list(starts)
@@ -188,26 +189,24 @@ class SpanTree:
         return "" if i is None else self._notes.get(i, "")
 
     def _walk(self, starts: list[int]) -> Iterator[tuple[int, int, bool]]:
-        stack = [(i, 0, n == len(starts) - 1) for n, i in reversed(list(enumerate(starts)))]
+        """(index, depth, last child?) in display order, with an explicit stack."""
+        children = self._children
+        stack = [(i, 0, False) for i in reversed(starts)]
+        if stack:
+            stack[0] = (stack[0][0], 0, True)
         while stack:
             i, depth, last = stack.pop()
             yield i, depth, last
-            kids = self._children[i]
-            stack.extend(
-                (kid, depth + 1, n == len(kids) - 1) for n, kid in reversed(list(enumerate(kids)))
-            )
+            kids = children[i]
+            if kids:
+                below = depth + 1
+                stack.append((kids[-1], below, True))
+                stack.extend((kid, below, False) for kid in reversed(kids[:-1]))
 
     def rows(self) -> Iterator[TreeRow]:
         """Every span once, parents before children, with depth, last-child flag and note."""
         for i, depth, last in self._walk(self._roots):
             yield TreeRow(self.spans[i], depth, last, self._notes.get(i, ""))
-
-
-def _prefix(lasts: list[bool], depth: int, last: bool) -> str:
-    shown = min(depth - 1, MAX_INDENT)
-    bars = "".join("    " if lasts[level] else "│   " for level in range(1, shown + 1))
-    deeper = f"[depth {depth}] " if depth - 1 > MAX_INDENT else ""
-    return bars + deeper + ("└── " if last else "├── ")
 
 
 def render_tree(spans: Iterable[SpanRecord], *, line: bool = True) -> str:
@@ -227,14 +226,23 @@ def render_tree(spans: Iterable[SpanRecord], *, line: bool = True) -> str:
         wf.workflow [workflow]
         └── step.task [task]
     """
+    tree = SpanTree(spans)
     out: list[str] = []
-    lasts: list[bool] = []  # lasts[d]: the open ancestor at depth d was its parent's last child
-    for row in SpanTree(spans).rows():
-        span = row.span
+    # bars[d]: what precedes the connector of a child of the open span at depth d.
+    bars: list[str] = []
+    for i, depth, last in tree._walk(tree._roots):
+        span = tree.spans[i]
         text = span_line(span) if line else f"{span.name} [{kind_of(span)}]"
-        if row.note:
-            text += f"  ({row.note})"
-        del lasts[row.depth :]
-        lasts.append(row.last)
-        out.append(_prefix(lasts, row.depth, row.last) + text if row.depth else text)
+        note = tree._notes.get(i)
+        if note:
+            text += f"  ({note})"
+        if not depth:
+            out.append(text)
+            bars[:] = [""]
+            continue
+        del bars[depth:]
+        base = bars[-1]
+        deeper = f"[depth {depth}] " if depth > MAX_INDENT + 1 else ""
+        out.append(base + deeper + ("└── " if last else "├── ") + text)
+        bars.append(base + ("    " if last else "│   ") if depth <= MAX_INDENT else base)
     return "\n".join(out)

@@ -1,9 +1,15 @@
 """The trace viewer's HTTP routes, served by ``serve`` on the same port as OTLP.
 
 The page (``static/``) is plain HTML, CSS and JavaScript, with no build step and nothing
-fetched from the internet. It reads JSON from these routes; the tree order, the span kinds and
-the normalized LLM view are computed here, in Python, by the same code that renders the
-console tree and powers the testing toolkit, so the page cannot disagree with them.
+fetched from the internet. It reads JSON from these routes; the tree order (the one
+:class:`~truefoundry_tracing._render.SpanTree` builder), the span kinds, exceptions and the
+normalized LLM view are computed here, in Python, by the same code that renders the console
+tree and powers the testing toolkit, so the page cannot disagree with them.
+
+Routes: ``/api/status`` (the store's version, polled by the page), ``/api/traces`` (one page
+of the list: ``limit``, ``offset`` and the filters of :class:`~._store.TraceQuery` as ``q``,
+``name``, ``status``, ``app``, ``attr``, ``since``, ``until``) and ``/api/traces/<id>`` (one
+trace; with ``known=<version>`` an unchanged trace answers ``{"unchanged": true}``).
 """
 
 from __future__ import annotations
