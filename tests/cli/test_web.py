@@ -587,8 +587,13 @@ def test_viewer_large_deep_and_cyclic_traces(
     cycle = [wire_span(looped, n, f"loop-{n}", parent=p, start_ns=now + n) for n, p in links]
     post_otlp(otlp_json, serve.url, {"batch": wide, "deep": chain, "loops": cycle})
 
+    # The list names each trace by its root; the rootless one by its first span.
+    page.goto(serve.url + "/")
+    page.locator("#page-info", has_text="1-3 of 3 traces").wait_for()
+    listed = page.locator("tr.trace-row td.name > span").all_inner_texts()
+    assert sorted(listed) == ["batch.workflow", "loop-1", "s1"]
+    page.locator("tr.trace-row", has_text="batch.workflow").click()
     rows = page.locator(".span-row")
-    page.goto(f"{serve.url}/#/trace/{big}")
     page.locator("#trace-title", has_text="batch.workflow").wait_for()
     rows.nth(999).wait_for()
     assert rows.count() == 1000

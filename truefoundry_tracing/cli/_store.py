@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS spans (
     UNIQUE (trace_id, span_id) ON CONFLICT REPLACE
 );
 CREATE INDEX IF NOT EXISTS spans_by_trace ON spans (trace_id);
+CREATE INDEX IF NOT EXISTS spans_by_parent ON spans (trace_id, parent_id);
 """
 
 
@@ -379,18 +380,21 @@ class Store:
     ) -> TraceSummary:  # fmt: skip
         # The root: a span without a parent, else one whose parent was not received, else
         # (every span names a parent here: a parent cycle) the first span.
+        # (A join on the (trace_id, span_id) index: a correlated subquery here took seconds
+        # for a trace of 5,000 spans.)
         root = self._db.execute(
-            "SELECT name, service FROM spans s WHERE trace_id = ? ORDER BY parent_id IS NOT NULL, "
-            "parent_id IN (SELECT span_id FROM spans WHERE trace_id = s.trace_id), start_ns "
-            "LIMIT 1",
+            "SELECT s.name, s.service FROM spans s LEFT JOIN spans p "
+            "ON p.trace_id = s.trace_id AND p.span_id = s.parent_id WHERE s.trace_id = ? "
+            "ORDER BY s.parent_id IS NOT NULL, p.span_id IS NOT NULL, s.start_ns LIMIT 1",
             (trace_id,),
         ).fetchone()
         failed = (
             # Where the trace failed: the first failed span with no failed child.
             self._db.execute(
-                "SELECT name, status_message FROM spans s WHERE trace_id = ? AND status = 'ERROR' "
-                "AND NOT EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = s.trace_id "
-                "AND c.parent_id = s.span_id AND c.status = 'ERROR') ORDER BY start_ns LIMIT 1",
+                "SELECT s.name, s.status_message FROM spans s LEFT JOIN spans c "
+                "ON c.trace_id = s.trace_id AND c.parent_id = s.span_id AND c.status = 'ERROR' "
+                "WHERE s.trace_id = ? AND s.status = 'ERROR' AND c.seq IS NULL "
+                "ORDER BY s.start_ns LIMIT 1",
                 (trace_id,),
             ).fetchone()
             if errors

@@ -488,7 +488,12 @@ async function tick() {
     live.textContent = "live";
   } catch (err) {
     live.classList.add("down");
-    live.textContent = "server unreachable";
+    if (err instanceof TypeError && String(err.message).includes("fetch")) {
+      live.textContent = "server unreachable";
+    } else {
+      live.textContent = "error: " + err.message;
+      console.error(err);
+    }
   }
 }
 
