@@ -39,7 +39,7 @@ UPDATE_SCREENSHOTS = os.environ.get("TFY_UPDATE_SCREENSHOTS") == "1"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUESTION = "Which plan includes SSO?"
 ANSWER = "SSO is part of the Enterprise plan."
-LIST_CLIP = {"x": 0, "y": 0, "width": 1440, "height": 220}
+LIST_CLIP = {"x": 0, "y": 0, "width": 1440, "height": 250}
 SEARCH_CLIP = {"x": 0, "y": 0, "width": 1440, "height": 400}
 
 

@@ -456,7 +456,29 @@ function showStatus(status) {
   if (status.host_hint) document.getElementById("hint-host").textContent = status.host_hint;
 }
 
+// One poll at a time: a poll asked for while one runs (the timer, or a new address) runs
+// right after it, so a large trace is never fetched twice at once.
+let polling = false;
+let pollAgain = false;
+
 async function tick() {
+  if (polling) {
+    pollAgain = true;
+    return;
+  }
+  polling = true;
+  try {
+    await poll();
+  } finally {
+    polling = false;
+    if (pollAgain) {
+      pollAgain = false;
+      tick();
+    }
+  }
+}
+
+async function poll() {
   const live = document.getElementById("live");
   try {
     const status = await getJSON("/api/status");
