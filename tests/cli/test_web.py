@@ -530,9 +530,12 @@ def test_viewer_search_filters_and_paging(
     assert shown("1-10 of 10 traces")[0] == "job_079.workflow"
     page.locator("#f-q").fill(job_trace_id(42)[:8])  # the start of a trace id
     assert shown("1-1 of 1 traces") == ["job_042.workflow"]
-    page.locator("#f-q").fill("no such thing")
+    page.locator("#f-q").fill("no such thing? a&b=c")
     shown("0-0 of 0 traces")
     assert page.locator("#no-match").is_visible() and not page.locator("#empty").is_visible()
+    page.reload()  # the search is kept in the address, whatever characters it has
+    shown("0-0 of 0 traces")
+    assert page.locator("#f-q").input_value() == "no such thing? a&b=c"
 
     # Filters: status, app, attribute (a bare name is an association property), time.
     page.locator("#f-clear").click()

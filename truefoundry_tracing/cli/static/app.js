@@ -537,7 +537,8 @@ function route() {
     state.traceVersion = -1;
   } else {
     state.traceId = null;
-    const params = new URLSearchParams((location.hash.split("?")[1]) || "");
+    const at = location.hash.indexOf("?");
+    const params = new URLSearchParams(at < 0 ? "" : location.hash.slice(at + 1));
     state.query = {};
     for (const key of FILTERS) if (params.get(key)) state.query[key] = params.get(key);
     state.page = Math.max(0, (parseInt(params.get("page") || "1", 10) || 1) - 1);
