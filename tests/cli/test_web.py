@@ -557,6 +557,7 @@ def test_viewer_search_filters_and_paging(
     shown("1-26 of 26 traces")
     assert page.locator("#f-attr").input_value() == "user_id=u-4"
     page.locator("#f-clear").click()
+    assert page.locator("#f-attr").input_value() == ""
     page.locator("#f-time").select_option("86400")
     shown("1-50 of 128 traces")
     # Filters live in the address, so reloading keeps them.

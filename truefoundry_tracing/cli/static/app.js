@@ -563,7 +563,11 @@ function wire() {
     timer = setTimeout(apply, e.target.tagName === "SELECT" ? 0 : 300);
   });
   form.addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(timer); apply(); });
-  document.getElementById("f-clear").addEventListener("click", () => { location.hash = "#/"; });
+  document.getElementById("f-clear").addEventListener("click", () => {
+    clearTimeout(timer);
+    form.reset(); // now, so a filter picked before the address changes starts from nothing
+    location.hash = "#/";
+  });
   document.getElementById("newer").addEventListener("click", () => {
     location.hash = listHash(state.query, Math.max(0, state.page - 1));
   });
