@@ -224,3 +224,10 @@ def test_viewer_rows_for_a_deep_chain_and_a_cycle() -> None:
     assert [(s["name"], s["depth"]) for s in deep] == [(f"s{i}", i) for i in range(DEEP)]
     rows = trace_json(cycle_with_root())["spans"]
     assert [(s["name"], s["depth"], s["note"]) for s in rows] == CYCLE_ROWS
+
+
+def test_parent_of_a_span_from_elsewhere_is_looked_up_by_its_parent_id() -> None:
+    spans = SpanList(chain(3))
+    outsider = SpanRecord("outsider", TRACE, sid(99), parent_id=sid(1))
+    assert spans.parent(outsider) == spans.one("s1")
+    assert spans.ancestors(outsider).names == ["s1", "s0"]

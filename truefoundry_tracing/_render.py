@@ -168,9 +168,13 @@ class SpanTree:
         return [self.spans[i] for i in self._roots]
 
     def parent(self, span: SpanRecord) -> SpanRecord | None:
-        """The span drawn directly above ``span`` (None for a root)."""
+        """The span drawn directly above ``span`` (None for a root); for a span that is not
+        among the spans, the one it names as its parent, if present."""
         i = self._find(span)
-        p = None if i is None else self._parent[i]
+        if i is None:
+            p = self._index.get((span.trace_id, span.parent_id)) if span.parent_id else None
+        else:
+            p = self._parent[i]
         return None if p is None else self.spans[p]
 
     def children(self, span: SpanRecord) -> list[SpanRecord]:
@@ -182,11 +186,6 @@ class SpanTree:
         """Every span drawn under ``span``, in display order."""
         i = self._find(span)
         return [] if i is None else [self.spans[r[0]] for r in self._walk([i])][1:]
-
-    def note(self, span: SpanRecord) -> str:
-        """Why ``span`` is drawn as a root although it names a parent here ("" otherwise)."""
-        i = self._find(span)
-        return "" if i is None else self._notes.get(i, "")
 
     def _walk(self, starts: list[int]) -> Iterator[tuple[int, int, bool]]:
         """(index, depth, last child?) in display order, with an explicit stack."""
