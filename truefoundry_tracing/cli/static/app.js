@@ -278,7 +278,8 @@ function spanRow(span, total, parent, collapsed) {
     onclick: () => select(span.span_id),
     onkeydown: (e) => e.key === "Enter" && select(span.span_id),
   },
-  el("div", { class: "label", style: { paddingLeft: 0.2 + indent * 1.1 + "em" } },
+  // Indent by depth, but never past a third of the name column, so the name always shows.
+  el("div", { class: "label", style: { paddingLeft: `min(${0.2 + indent * 1.1}em, 33%)` } },
     parent
       ? el("button", {
         type: "button", class: "toggle", text: collapsed ? "▸" : "▾",
