@@ -32,13 +32,13 @@ def _clean_tracing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.upper().startswith(_PREFIXES):
             monkeypatch.delenv(name, raising=False)
-    from truefoundry_tracing import _api
+    from truefoundry_tracing import _state
 
-    saved = _api._save_state()
+    saved = _state.snapshot()
     try:
         yield
     finally:
-        _api._restore_state(saved)
+        _state.restore(saved)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import truefoundry_tracing as tt
-from truefoundry_tracing import _api
+from truefoundry_tracing import _state
 from truefoundry_tracing._pipeline import get_pipeline
 from truefoundry_tracing.testing import (
     FakeLLMServer,
@@ -277,9 +277,11 @@ def test_no_metrics_or_logs_pipeline(receiver: OTLPReceiver, openai_client: open
 def test_banner_under_pytest_says_the_shell_destination_is_ignored_on_purpose(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_api, "_banner_shown", False)
+    monkeypatch.setattr(_state.STATE, "banner_shown", False)
     monkeypatch.setenv("TFY_HOST", "https://example.truefoundry.cloud")
-    monkeypatch.setattr(_api, "_test_env", {"TFY_HOST": "https://example.truefoundry.cloud"})
+    monkeypatch.setattr(
+        _state.STATE, "test_env", {"TFY_HOST": "https://example.truefoundry.cloud"}
+    )
     status = tt.init("shell-host")
     assert status.destination == "console"
     banner = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -295,10 +297,10 @@ def test_console_default_prints_trees_and_sends_nothing(
     receiver: OTLPReceiver,
     openai_client: openai.OpenAI,
 ) -> None:
-    monkeypatch.setattr(_api, "_banner_shown", False)  # once per process; this test checks it
+    monkeypatch.setattr(_state.STATE, "banner_shown", False)  # once per process; checked here
     status = tt.init("console-app")
     assert (status.destination, status.console, status.traces_url) == ("console", True, None)
-    assert get_pipeline().exporters == []  # nothing that could send over the network
+    assert get_pipeline().exporters == ()  # nothing that could send over the network
     out, err = capsys.readouterr()
     banner = [line for line in err.splitlines() if line.strip()]
     assert len(banner) == 1
@@ -348,11 +350,11 @@ def test_console_can_be_turned_off(capsys: pytest.CaptureFixture[str]) -> None:
 def test_same_settings_again_is_a_no_op(receiver: OTLPReceiver) -> None:
     first = tt.init("again", host=receiver.url, api_key=KEY, disable_batch=True, timeout=2)
     pipe = get_pipeline()
-    exporters, delegates = list(pipe.exporters), pipe.root.delegates
+    exporters, delegates = list(pipe.exporters), pipe.config.delegates
     assert len(exporters) == 1
     second = tt.init("again", host=receiver.url, api_key=KEY, disable_batch=True, timeout=2)
     assert second is first
-    assert pipe.root.delegates is delegates
+    assert pipe.config.delegates is delegates
     assert len(pipe.exporters) == 1 and pipe.exporters[0] is exporters[0]
     ping(1)
     assert len(receiver.wait_for_spans(1)) == 1

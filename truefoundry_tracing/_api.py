@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _lifecycle as lifecycle
 from ._config import Settings, resolve
-from ._context import FLAGS
+from ._state import DESTINATION_VARS, FLAGS, STATE, effective_env, set_content_env, warn_once
 
 if TYPE_CHECKING:
     from ._instruments import InstrumentOutcome
@@ -20,18 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["TracingStatus", "flush", "init", "shutdown", "status"]
 
 logger = logging.getLogger("truefoundry_tracing")
-
-_lock = threading.RLock()
-_settings: Settings | None = None
-_status: TracingStatus | None = None
-_warned: set[str] = set()
-_banner_shown = False
-_stats: Any = None
-# Set by the pytest plugin: environment values present when the test session started. Under
-# pytest those are ignored for the destination, so a developer's shell never makes tests send.
-_test_env: dict[str, str] | None = None
-_DESTINATION_VARS = ("TFY_HOST", "TFY_BASE_URL", "TFY_TRACING_ENDPOINT", "TRACELOOP_BASE_URL")
-
 
 @dataclass(frozen=True)
 class TracingStatus:
@@ -144,17 +131,6 @@ class TracingStatus:
         return "\n".join(lines)
 
 
-def _effective_env() -> Mapping[str, str]:
-    env: Mapping[str, str] = os.environ
-    if _test_env is not None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not (k in _DESTINATION_VARS and _test_env.get(k) == v)
-        }
-    return env
-
-
 def init(
     app_name: str | None = None,
     *,
@@ -196,36 +172,26 @@ def init(
         'support-bot'
     """
     arguments = dict(locals())  # first statement: exactly init()'s parameters, by name
-    settings = resolve(env=_effective_env(), **arguments)
+    settings = resolve(env=effective_env(), **arguments)
     for problem in settings.errors:  # a bad variable never stops the app: one ERROR line
-        if problem.message not in _warned:
-            _warned.add(problem.message)
-            logger.error("truefoundry_tracing: %s", problem.message)
+        warn_once(problem.message, logging.ERROR)
     return _apply(settings)
 
 
 def _apply(settings: Settings) -> TracingStatus:
-    global _settings, _status, _stats
-    with _lock:
+    with STATE.lock:
         for note in settings.warnings:
-            if note not in _warned:
-                _warned.add(note)
-                logger.warning("truefoundry_tracing: %s", note)
+            warn_once(note)
         lifecycle.manage_sigterm(
             settings.handle_sigterm and settings.enabled, shutdown, settings.timeout
         )
-        if (
-            _settings is not None
-            and _status is not None
-            and (settings.identity() == _settings.identity())
-        ):
-            return _status
+        old: Settings | None = STATE.settings
+        if old is not None and STATE.status is not None and settings.identity() == old.identity():
+            return cast(TracingStatus, STATE.status)
 
         from opentelemetry.sdk.resources import Resource
 
         from . import _exporters, _instruments, _pipeline
-        from ._redact import Redactor
-        from ._transport import Hints
 
         pipe = _pipeline.get_pipeline()
         resource = Resource.create(
@@ -236,44 +202,23 @@ def _apply(settings: Settings) -> TracingStatus:
             }
         )
         provider = pipe.ensure_provider(resource)
-        pipe.resource = resource
-        pipe.sampler.configure(settings.sample_rate, settings.enabled)
-        pipe.trace_content = settings.trace_content
-        if settings.redact is False:
-            pipe.redactor = None
-        else:
-            pipe.redactor = Redactor(
-                secrets=[settings.api_key] if settings.api_key else [],
-                hook=settings.redact if callable(settings.redact) else None,
-            )
-        _set_content_env(settings.trace_content)
-
-        delegates: list[Any] = []
-        exporters: list[Any] = []
-        on_retired = _announce_change(_settings, settings)
-        _stats = _exporters.ExportStats()
-        if settings.enabled:
-            if settings.exporter is not None:
-                exporters.append(settings.exporter)
-                delegates.append(
-                    _pipeline.user_processor(settings.exporter, batch=not settings.disable_batch)
-                )
-            elif settings.traces_url:
-                exp = _exporters.OTLPExporter(
-                    settings.traces_url,
-                    settings.export_headers(),
-                    timeout=settings.timeout,
-                    hints=Hints.for_settings(settings, settings.traces_url),
-                    stats=_stats,
-                    request_timeout=_exporters.request_timeout(),
-                )
-                _exporters.preload()
-                exporters.append(exp)
-                delegates.append(_pipeline.make_processor(exp, batch=not settings.disable_batch))
-            if settings.console:
-                delegates.append(_pipeline.local_processor(_exporters.ConsoleTreeExporter()))
-        pipe.swap(delegates, exporters, settings.timeout, on_retired=on_retired)
-
+        on_retired = _announce_change(old, settings)
+        stats = _exporters.ExportStats()
+        delegates, exporters = _destinations(settings, stats)
+        pipe.apply(
+            _pipeline.PipelineConfig(
+                delegates=tuple(delegates),
+                exporters=tuple(exporters),
+                redactor=_redactor(settings),
+                trace_content=settings.trace_content,
+                resource=resource,
+                sample_rate=settings.sample_rate,
+                enabled=settings.enabled,
+            ),
+            settings.timeout,
+            on_retired=on_retired,
+        )
+        set_content_env(settings.trace_content)
         FLAGS.enabled = settings.enabled
         FLAGS.trace_content = settings.trace_content
         FLAGS.tracer = pipe.tracer
@@ -301,44 +246,62 @@ def _apply(settings: Settings) -> TracingStatus:
             sources=dict(settings.sources),
             warnings=settings.warnings,
             _report=report.outcomes,
-            _stats=_stats,
+            _stats=stats,
         )
-        _settings, _status = settings, status
+        STATE.settings, STATE.status, STATE.stats = settings, status, stats
         _show_banner(settings)
         lifecycle.register_exit(shutdown)
         lifecycle.register_fork_hook(pipe.after_fork)
         return status
 
 
-_content_env_before: str | None = None
-_content_env_touched = False
+def _redactor(settings: Settings) -> Any:
+    if settings.redact is False:
+        return None
+    from ._redact import Redactor
+
+    return Redactor(
+        secrets=[settings.api_key] if settings.api_key else [],
+        hook=settings.redact if callable(settings.redact) else None,
+    )
 
 
-def _set_content_env(trace_content: bool) -> None:
-    """traceloop's instrumentations read TRACELOOP_TRACE_CONTENT on every call."""
-    global _content_env_before, _content_env_touched
-    if not trace_content:
-        if not _content_env_touched:
-            _content_env_before = os.environ.get("TRACELOOP_TRACE_CONTENT")
-            _content_env_touched = True
-        os.environ["TRACELOOP_TRACE_CONTENT"] = "false"
-    elif _content_env_touched:
-        if _content_env_before is None:
-            os.environ.pop("TRACELOOP_TRACE_CONTENT", None)
-        else:
-            os.environ["TRACELOOP_TRACE_CONTENT"] = _content_env_before
-        _content_env_touched = False
+def _destinations(settings: Settings, stats: Any) -> tuple[list[Any], list[Any]]:
+    """The processors and exporters ``settings`` send spans to."""
+    from . import _exporters, _processors
+    from ._transport import Hints
 
-
-_threading_done = False
+    delegates: list[Any] = []
+    exporters: list[Any] = []
+    if not settings.enabled:
+        return delegates, exporters
+    if settings.exporter is not None:
+        exporters.append(settings.exporter)
+        delegates.append(
+            _processors.user_processor(settings.exporter, batch=not settings.disable_batch)
+        )
+    elif settings.traces_url:
+        exp = _exporters.OTLPExporter(
+            settings.traces_url,
+            settings.export_headers(),
+            timeout=settings.timeout,
+            hints=Hints.for_settings(settings, settings.traces_url),
+            stats=stats,
+            request_timeout=_exporters.request_timeout(),
+        )
+        _exporters.preload()
+        exporters.append(exp)
+        delegates.append(_processors.make_processor(exp, batch=not settings.disable_batch))
+    if settings.console:
+        delegates.append(_processors.local_processor(_exporters.ConsoleTreeExporter()))
+    return delegates, exporters
 
 
 def _ensure_threading() -> None:
     """Carry the trace context into threads started inside a span (as traceloop does)."""
-    global _threading_done
-    if _threading_done:
+    if STATE.threading_done:
         return
-    _threading_done = True
+    STATE.threading_done = True
     try:
         from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 
@@ -352,10 +315,9 @@ def _ensure_threading() -> None:
 
 
 def _show_banner(settings: Settings) -> None:
-    global _banner_shown
-    if _banner_shown or settings.destination != "console":
+    if STATE.banner_shown or settings.destination != "console":
         return
-    _banner_shown = True
+    STATE.banner_shown = True
     ignored = _ignored_under_pytest()
     if ignored:
         sys.stderr.write(
@@ -373,9 +335,10 @@ def _show_banner(settings: Settings) -> None:
 
 def _ignored_under_pytest() -> list[str]:
     """Destination variables set in the shell that the pytest plugin has set aside."""
-    if _test_env is None:
+    test_env = STATE.test_env
+    if test_env is None:
         return []
-    return [k for k in _DESTINATION_VARS if k in _test_env and os.environ.get(k) == _test_env[k]]
+    return [k for k in DESTINATION_VARS if k in test_env and os.environ.get(k) == test_env[k]]
 
 
 def status() -> TracingStatus | None:
@@ -386,7 +349,7 @@ def status() -> TracingStatus | None:
         >>> tt.status() is None or tt.status().app_name != ""
         True
     """
-    return _status
+    return cast("TracingStatus | None", STATE.status)
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -405,8 +368,7 @@ def flush(timeout: float | None = None) -> bool:
         return True
     from ._pipeline import get_pipeline
 
-    limit = timeout if timeout is not None else (_settings.timeout if _settings else 5.0)
-    return get_pipeline().flush(max(0.0, limit))
+    return get_pipeline().flush(max(0.0, _limit(timeout)))
 
 
 def shutdown(timeout: float | None = None) -> bool:
@@ -422,24 +384,29 @@ def shutdown(timeout: float | None = None) -> bool:
         >>> tt.shutdown(timeout=1.0) in (True, False)
         True
     """
-    global _settings, _status, _stats
     if "truefoundry_tracing._pipeline" not in sys.modules:
         return True
     from ._pipeline import get_pipeline
 
-    with _lock:
-        limit = timeout if timeout is not None else (_settings.timeout if _settings else 5.0)
-        stats = _stats
+    with STATE.lock:
+        limit = _limit(timeout)
+        stats = STATE.stats
         done = get_pipeline().shutdown(max(0.0, limit))
         if "truefoundry_tracing._instruments" in sys.modules:
             sys.modules["truefoundry_tracing._instruments"].cancel_deferred()
-        _settings = None
-        _stats = None
-        _status = None
+        STATE.settings = STATE.status = STATE.stats = None
     line = _loss_line(stats)
     if line:
         logger.warning("truefoundry_tracing: %s", line)
     return done
+
+
+def _limit(timeout: float | None) -> float:
+    """``timeout``, or the one ``init()`` set, or 5 s."""
+    if timeout is not None:
+        return timeout
+    settings: Settings | None = STATE.settings
+    return settings.timeout if settings is not None else 5.0
 
 
 def _loss_line(stats: Any, where: str = "") -> str:
@@ -495,7 +462,7 @@ def _announce_change(old: Settings | None, new: Settings) -> Callable[[Any], Non
             before,
             old.timeout,
         )
-    stats = _stats
+    stats = STATE.stats
     if stats is None:
         return None
     with stats.lock:
@@ -507,74 +474,3 @@ def _announce_change(old: Settings | None, new: Settings) -> Callable[[Any], Non
             logger.warning("truefoundry_tracing: %s", line)
 
     return report
-
-
-@dataclass(frozen=True)
-class _Saved:
-    settings: Settings | None
-    status: TracingStatus | None
-    stats: Any
-    flags: tuple[bool, bool, Any]
-    pipeline: tuple[Any, ...] | None
-    notices: tuple[bool, frozenset[str]]
-
-
-def _save_state() -> _Saved:
-    """Everything ``init()`` can change, so a test fixture can put it back afterwards."""
-    with _lock:
-        pipe_state = None
-        if "truefoundry_tracing._pipeline" in sys.modules:
-            from ._pipeline import get_pipeline
-
-            p = get_pipeline()
-            pipe_state = (
-                p.root.delegates,
-                list(p.exporters),
-                p.sampler._delegate,
-                p.redactor,
-                p.trace_content,
-                p.resource,
-            )
-        return _Saved(
-            _settings,
-            _status,
-            _stats,
-            (FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer),
-            pipe_state,
-            (_banner_shown, frozenset(_warned)),
-        )
-
-
-def _restore_state(saved: _Saved) -> None:
-    """Undo every ``init()`` made since :func:`_save_state`; retire exporters it created."""
-    global _settings, _status, _stats, _banner_shown
-    with _lock:
-        _settings, _status, _stats = saved.settings, saved.status, saved.stats
-        _banner_shown = saved.notices[0]
-        _warned.clear()
-        _warned.update(saved.notices[1])
-        FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer = saved.flags
-        _set_content_env(saved.flags[1])
-        if "truefoundry_tracing._traceloop" in sys.modules:
-            sys.modules["truefoundry_tracing._traceloop"].set_enabled(FLAGS.enabled)
-        if "truefoundry_tracing._pipeline" not in sys.modules:
-            return
-        from ._pipeline import _retire, get_pipeline
-
-        p = get_pipeline()
-        if saved.pipeline is None:
-            delegates: tuple[Any, ...] = ()
-            exporters: list[Any] = []
-            p.sampler.configure(1.0, True)
-            p.trace_content = True
-        else:
-            delegates, exporters, sampler, p.redactor, p.trace_content, p.resource = saved.pipeline
-            p.sampler._delegate = sampler
-        if FLAGS.tracer is None and p.tracer is not None:
-            FLAGS.tracer = p.tracer
-        current = p.root.delegates
-        p.root.delegates = tuple(delegates)
-        p.exporters = list(exporters)
-        stale = [d for d in current if d not in delegates]
-        if stale:
-            _retire(stale, 2.0)

@@ -71,21 +71,6 @@ def association_properties(**properties: str | int | float | bool) -> Iterator[N
         context_api.detach(token)
 
 
-class _Flags:
-    """Switches the decorators read on every call; set by ``init()`` (cheap to read)."""
-
-    __slots__ = ("before_span", "enabled", "trace_content", "tracer")
-
-    def __init__(self) -> None:
-        self.enabled = True
-        self.trace_content = True
-        self.tracer: Any = None  # the pipeline's tracer once a provider exists
-        # Deferred instrumentations to apply before a decorator starts its span, so their
-        # loading time never counts inside the app's trace; None once nothing waits.
-        self.before_span: Callable[[], None] | None = None
-
-
-FLAGS = _Flags()
 AGENT_KEY = "agent_name"
 
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ._errors import ConfigError
+from ._state import STATE
 
 __all__ = [
     "LOGGING_CONFIG_HEADER",
@@ -62,7 +63,6 @@ _LLM_SPAN_MARKERS = (
 )
 _BAD_CATEGORIES = frozenset({"Cc", "Cs"})  # control characters; lone surrogates
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
-_warned: set[str] = set()
 
 
 def _name(key: str) -> str:
@@ -344,8 +344,8 @@ def outgoing_metadata(
             merged.update(parse_metadata(header))
         except ValueError as exc:
             cause = str(exc).split(";")[0]
-            if cause not in _warned:
-                _warned.add(cause)
+            if cause not in STATE.gateway_warned:
+                STATE.gateway_warned.add(cause)
                 logger.warning(
                     "truefoundry_tracing: sending a request's own %s unchanged, without the "
                     "scoped metadata or trace id, because it is invalid: %s",

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import _deferred
-from ._context import FLAGS
 from ._errors import ConfigError
 from ._shims import openai_stream_usage
+from ._state import FLAGS
 
 __all__ = [
     "DEFAULT",

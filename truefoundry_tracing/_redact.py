@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["CONTENT_KEYS", "MARKER", "Redactor", "is_content_key"]
+from ._otel_compat import plain_attributes, replace_attributes, replace_events, replace_status
+
+__all__ = ["CONTENT_KEYS", "MARKER", "Redactor", "is_content_key", "redact_span"]
 
 MARKER = "[REDACTED]"
 # Short values recur on every span (kinds, names, paths, models): remember the clean ones.
@@ -217,3 +219,37 @@ class Redactor:
             else:
                 out[key] = new
         return out
+
+
+def redact_span(span: Any, redactor: Redactor, *, drop_content: bool) -> None:
+    """Rewrite a finished span in place: its attributes, event attributes and status text."""
+    plain = plain_attributes(span)
+    if plain:
+        new = redactor.attributes(plain, drop_content=drop_content)
+        if new is not None:
+            replace_attributes(span, new)
+    events = span.events
+    if events:
+        from opentelemetry.sdk.trace import Event
+
+        changed = False
+        out = []
+        for ev in events:
+            if drop_content and is_content_event(ev.name):
+                ev_attrs: dict[str, Any] | None = {}
+            else:
+                ev_attrs = redactor.attributes(ev.attributes or {}, drop_content=drop_content)
+            if ev_attrs is None:
+                out.append(ev)
+            else:
+                changed = True
+                out.append(Event(ev.name, ev_attrs, ev.timestamp))
+        if changed:
+            replace_events(span, tuple(out))
+    status = span.status
+    if status is not None and status.description:
+        text = redactor.value("status", status.description)
+        if text != status.description:
+            from opentelemetry.trace import Status
+
+            replace_status(span, Status(status.status_code, text))

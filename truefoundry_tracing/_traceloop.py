@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from typing import Any
 
 from . import _deferred
+from ._state import STATE
 
 __all__ = ["connect", "set_enabled"]
 
@@ -27,9 +27,6 @@ logger = logging.getLogger("truefoundry_tracing")
 
 _MODULE = "traceloop.sdk.tracing.tracing"
 _OURS = "_truefoundry_tracing"
-_lock = threading.Lock()
-# What the next connection installs: the provider and whether tracing is on.
-_target: tuple[Any, bool] | None = None
 
 
 class _Flusher:
@@ -52,9 +49,8 @@ class _Flusher:
 
 def connect(provider: Any, enabled: bool) -> None:
     """Make traceloop's decorators and helpers trace into ``provider`` (now, or on import)."""
-    global _target
-    with _lock:
-        _target = (provider, enabled)
+    with STATE.lock:
+        STATE.traceloop_target = (provider, enabled)
     if _MODULE in sys.modules:
         _install()
     else:
@@ -64,8 +60,8 @@ def connect(provider: Any, enabled: bool) -> None:
 def _install() -> bool:
     """Point traceloop's ``TracerWrapper`` singleton at the pipeline; never raises."""
     try:
-        with _lock:
-            target = _target
+        with STATE.lock:
+            target = STATE.traceloop_target
             if target is None:
                 return False
             provider, enabled = target
@@ -96,10 +92,10 @@ def _install() -> bool:
 
 def set_enabled(enabled: bool) -> None:
     """Turn traceloop's decorators on or off with this library (after a test's ``init()``)."""
-    global _target
-    with _lock:
-        if _target is None:
+    with STATE.lock:
+        target = STATE.traceloop_target
+        if target is None:
             return
-        _target = (_target[0], enabled)
+        STATE.traceloop_target = (target[0], enabled)
     if _MODULE in sys.modules:
         _install()

@@ -24,7 +24,8 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Protocol, TypeVar, cast, overload
 
-from ._context import AGENT_KEY, ENTITY_PATH_KEY, FLAGS, WORKFLOW_KEY
+from ._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
+from ._state import FLAGS
 
 __all__ = ["Decorate", "Decorator", "agent", "task", "tool", "workflow"]
 
@@ -76,11 +77,10 @@ class _Runtime:
         ``opentelemetry.context`` adds two Python calls to each. Another runtime context
         (``OTEL_PYTHON_CONTEXT``) keeps the public functions.
         """
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from ._otel_compat import context_var
 
-        runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
-        var = getattr(runtime, "_current_context", None)
-        if type(runtime) is not ContextVarsRuntimeContext or var is None:
+        var = context_var(context_api)
+        if var is None:
             return
         reset = var.reset
         slow_detach = context_api.detach

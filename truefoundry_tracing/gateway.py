@@ -121,10 +121,10 @@ def _fixed(metadata: Mapping[str, str] | None) -> dict[str, str]:
 
 def _target(base_url: str | None, api_key: str | None) -> tuple[str, str]:
     """The gateway URL and key, from arguments, init()'s settings and the environment."""
-    from . import _api
     from ._config._gateway import gateway_target
+    from ._state import STATE, effective_env
 
-    return gateway_target(base_url, api_key, lambda: _api._settings, _api._effective_env())
+    return gateway_target(base_url, api_key, lambda: STATE.settings, effective_env())
 
 
 def _prepare(

@@ -101,11 +101,11 @@ def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
         >>> spans.one(kind="task").name
         'step.task'
     """
-    from .. import _api
-    from .._context import FLAGS
+    from .. import _state
     from .._pipeline import Capture, get_pipeline
+    from .._state import FLAGS
 
-    saved = _api._save_state() if isolate else None
+    saved = _state.snapshot() if isolate else None
     pipe = get_pipeline()
     capture = Capture()
     pipe.add_capture(capture)
@@ -118,7 +118,7 @@ def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
         _instrument_like_init(None)  # an init() in the block may have changed what is applied
         pipe.remove_capture(capture)
         if saved is not None:
-            _api._restore_state(saved)
+            _state.restore(saved)
 
 
 def _instrument_like_init(provider: Any) -> None:
@@ -127,16 +127,16 @@ def _instrument_like_init(provider: Any) -> None:
     With an ``init()`` in force, ``init()`` decides, and the next capture without one applies
     again (``provider=None`` only checks that).
     """
-    from .. import _api, _instruments
-    from .._settings import resolve
+    from .. import _instruments
+    from .._config import resolve
+    from .._state import STATE, effective_env
 
-    global _applied
-    if _api.status() is not None:
-        _applied = None
-    if provider is None or _api.status() is not None:
+    if STATE.status is not None:
+        STATE.capture_instruments = None
+    if provider is None or STATE.status is not None:
         return
     try:
-        settings = resolve(env=_api._effective_env())
+        settings = resolve(env=effective_env())
         names = settings.instruments if settings.enabled else ()
     except Exception:  # a bad environment value is init()'s to report, not the capture's
         names = None
@@ -144,10 +144,10 @@ def _instrument_like_init(provider: Any) -> None:
         return
     # Applying again costs milliseconds per test: skip it while nothing changed (shutdown()
     # cancels instrumentations still waiting for their library's first use).
-    if _applied == (provider, names, _in_place()):
+    if STATE.capture_instruments == (provider, names, _in_place()):
         return
     _instruments.apply(names, provider)
-    _applied = (provider, names, _in_place())
+    STATE.capture_instruments = (provider, names, _in_place())
 
 
 def _in_place() -> frozenset[str]:
@@ -156,6 +156,4 @@ def _in_place() -> frozenset[str]:
     return frozenset(_instruments._active) | frozenset(_instruments._pending)
 
 
-# What the last capture without init() instrumented: provider, names (None: the defaults), and
-# the instrumentations then applied or waiting.
-_applied: tuple[Any, tuple[str, ...] | None, frozenset[str]] | None = None
+

@@ -53,15 +53,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("tfy_allow_export") or config.getini("tfy_tracing_allow_export"):
         return
-    from .. import _api
+    from .._state import DESTINATION_VARS, STATE
 
-    _api._test_env = {k: os.environ[k] for k in _api._DESTINATION_VARS if k in os.environ}
+    STATE.test_env = {k: os.environ[k] for k in DESTINATION_VARS if k in os.environ}
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from .. import _api
+    from .._state import STATE
 
-    _api._test_env = None
+    STATE.test_env = None
 
 
 @pytest.fixture
