@@ -274,6 +274,21 @@ def test_no_metrics_or_logs_pipeline(receiver: OTLPReceiver, openai_client: open
 # --------------------------------------------------------------------------------------------
 
 
+def test_banner_under_pytest_says_the_shell_destination_is_ignored_on_purpose(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_api, "_banner_shown", False)
+    monkeypatch.setenv("TFY_HOST", "https://example.truefoundry.cloud")
+    monkeypatch.setattr(_api, "_test_env", {"TFY_HOST": "https://example.truefoundry.cloud"})
+    status = tt.init("shell-host")
+    assert status.destination == "console"
+    banner = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(banner) == 1
+    assert "TFY_HOST from the shell environment is ignored on purpose" in banner[0]
+    assert "--tfy-allow-export" in banner[0]
+    assert "Set TFY_HOST" not in banner[0]
+
+
 def test_console_default_prints_trees_and_sends_nothing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -542,12 +557,10 @@ def test_flush_and_shutdown_are_bounded_when_the_collector_hangs(
 ) -> None:
     receiver.hang()
     tt.init("hang", host=receiver.url, api_key=KEY, disable_batch=disable_batch, timeout=1)
-    ping(-1)  # the first traced call may load a deferred instrumentation: not the collector
-    started = time.monotonic()
     for i in range(5):
         assert ping(i) == i + 1
-    # the app never waits for the collector: one wait would cost the export's 1 s timeout
-    assert time.monotonic() - started < 1
+    # That the app never waits for the collector is proven by structure, not by a timer: see
+    # tests/reliability/test_faults.py (no socket operation on the app thread).
 
     started = time.monotonic()
     tt.flush(timeout=1)

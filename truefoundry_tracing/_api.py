@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _lifecycle as lifecycle
+from ._config import Settings, resolve
 from ._context import FLAGS
-from ._settings import Settings, resolve
 
 if TYPE_CHECKING:
     from ._instruments import InstrumentOutcome
@@ -150,6 +150,7 @@ def init(
     allow_insecure: bool | None = None,
     timeout: float | None = None,
     handle_sigterm: bool | None = None,
+    strict: bool | None = None,
 ) -> TracingStatus:
     """Configure tracing for TrueFoundry (or a local default) in one call.
 
@@ -159,7 +160,9 @@ def init(
 
     Calling it again with the same settings does nothing; with new settings, spans started
     afterwards follow them. Raises :class:`~truefoundry_tracing.ConfigError` (before changing
-    anything) when a setting is invalid.
+    anything) when an argument is invalid. A bad value in an environment variable is logged as
+    one ERROR line with the fix and left out (tracing goes on without it), unless
+    ``strict=True`` (``TFY_TRACING_STRICT=true``), which raises for it too.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -167,27 +170,12 @@ def init(
         >>> st.app_name
         'support-bot'
     """
-    settings = resolve(
-        app_name,
-        host=host,
-        api_key=api_key,
-        tracing_project=tracing_project,
-        endpoint=endpoint,
-        headers=headers,
-        disable_batch=disable_batch,
-        trace_content=trace_content,
-        sample_rate=sample_rate,
-        console=console,
-        exporter=exporter,
-        instruments=instruments,
-        resource_attributes=resource_attributes,
-        enabled=enabled,
-        redact=redact,
-        allow_insecure=allow_insecure,
-        timeout=timeout,
-        handle_sigterm=handle_sigterm,
-        env=_effective_env(),
-    )
+    arguments = dict(locals())  # first statement: exactly init()'s parameters, by name
+    settings = resolve(env=_effective_env(), **arguments)
+    for problem in settings.errors:  # a bad variable never stops the app: one ERROR line
+        if problem.message not in _warned:
+            _warned.add(problem.message)
+            logger.error("truefoundry_tracing: %s", problem.message)
     return _apply(settings)
 
 
@@ -242,7 +230,7 @@ def _apply(settings: Settings) -> TracingStatus:
             if settings.exporter is not None:
                 exporters.append(settings.exporter)
                 delegates.append(
-                    _pipeline.make_processor(settings.exporter, batch=not settings.disable_batch)
+                    _pipeline.user_processor(settings.exporter, batch=not settings.disable_batch)
                 )
             elif settings.traces_url:
                 exp = _exporters.OTLPExporter(
@@ -262,6 +250,9 @@ def _apply(settings: Settings) -> TracingStatus:
         FLAGS.trace_content = settings.trace_content
         FLAGS.tracer = pipe.tracer
 
+        from . import _traceloop
+
+        _traceloop.connect(provider, settings.enabled)
         report = _instruments.Report(())
         if settings.enabled:
             report = _instruments.apply(settings.instruments, provider)
@@ -337,10 +328,26 @@ def _show_banner(settings: Settings) -> None:
     if _banner_shown or settings.destination != "console":
         return
     _banner_shown = True
+    ignored = _ignored_under_pytest()
+    if ignored:
+        sys.stderr.write(
+            f"truefoundry_tracing: under pytest, {' and '.join(ignored)} from the shell "
+            "environment is ignored on purpose, so a test run never sends traces; they stay on "
+            "this machine and are printed below. Pass host= to init() in the test, or run "
+            "pytest with --tfy-allow-export, to send them.\n"
+        )
+        return
     sys.stderr.write(
         "truefoundry_tracing: traces stay on this machine and are printed below. "
         "Set TFY_HOST and TFY_API_KEY to send them to TrueFoundry.\n"
     )
+
+
+def _ignored_under_pytest() -> list[str]:
+    """Destination variables set in the shell that the pytest plugin has set aside."""
+    if _test_env is None:
+        return []
+    return [k for k in _DESTINATION_VARS if k in _test_env and os.environ.get(k) == _test_env[k]]
 
 
 def status() -> TracingStatus | None:
@@ -455,6 +462,8 @@ def _restore_state(saved: _Saved) -> None:
         _warned.update(saved.notices[1])
         FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer = saved.flags
         _set_content_env(saved.flags[1])
+        if "truefoundry_tracing._traceloop" in sys.modules:
+            sys.modules["truefoundry_tracing._traceloop"].set_enabled(FLAGS.enabled)
         if "truefoundry_tracing._pipeline" not in sys.modules:
             return
         from ._pipeline import _retire, get_pipeline

@@ -10,6 +10,8 @@ captures. Everything here is internal; the public functions live in ``_api``.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import logging
 import threading
 import time
@@ -30,8 +32,8 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
-from ._gateway import record_on_span_start
+from . import _enrich
+from ._context import AGENT_KEY, ASSOCIATION_KEY, CONVERSATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from ._redact import Redactor, is_content_event
 
 __all__ = ["Capture", "Pipeline", "RootProcessor", "SwitchSampler", "get_pipeline"]
@@ -42,6 +44,46 @@ _ATTR_WORKFLOW = "traceloop.workflow.name"
 _ATTR_PATH = "traceloop.entity.path"
 _ATTR_ASSOC = "traceloop.association.properties."
 _ATTR_AGENT = "gen_ai.agent.name"
+_ATTR_CONVERSATION = "gen_ai.conversation.id"
+# Context keys traceloop's ``set_prompt``/prompt registry set; recorded on LLM spans only.
+_PROMPT_MARKER = "managed_prompt"
+_PROMPT_KEYS = (
+    ("managed_prompt", "traceloop.prompt.managed"),
+    ("prompt_key", "traceloop.prompt.key"),
+    ("prompt_version", "traceloop.prompt.version"),
+    ("prompt_version_name", "traceloop.prompt.version_name"),
+    ("prompt_version_hash", "traceloop.prompt.version_hash"),
+    ("prompt_template", "traceloop.prompt.template"),
+)
+_LLM_MARKERS = ("llm.request.type", "gen_ai.operation.name")
+
+
+@functools.cache
+def _prompt_values_as_text() -> bool:
+    """traceloop 0.38 records prompt values as they are; later lines as text."""
+    try:
+        major, minor = importlib.metadata.version("traceloop-sdk").split(".")[:2]
+        return (int(major), int(minor)) > (0, 38)
+    except Exception:
+        return True
+
+
+def _record_prompt(span: Span, ctx: Any) -> None:
+    """What ``Traceloop.set_prompt`` put in the context, on the LLM span starting now."""
+    attrs: Any = span._attributes
+    if not attrs or not any(m in attrs for m in _LLM_MARKERS):
+        return
+    as_text = _prompt_values_as_text()
+    for key, attr in _PROMPT_KEYS:
+        value = ctx.get(key)
+        if value is not None:
+            span.set_attribute(attr, str(value) if as_text else value)
+    variables = ctx.get("prompt_template_variables")
+    if isinstance(variables, dict):
+        for name, value in variables.items():
+            span.set_attribute(f"traceloop.prompt.template_variables.{name}", value)
+
+
 TRACER_NAME = "truefoundry_tracing"
 
 
@@ -123,11 +165,17 @@ class RootProcessor(SpanProcessor):
         agent = ctx.get(AGENT_KEY)
         if agent is not None and _ATTR_AGENT not in own:
             span.set_attribute(_ATTR_AGENT, agent)
+        conversation = ctx.get(CONVERSATION_KEY)
+        if conversation is not None:
+            span.set_attribute(_ATTR_CONVERSATION, str(conversation))
         assoc: Any = ctx.get(ASSOCIATION_KEY)
-        if assoc:
+        if assoc and isinstance(assoc, dict):
             for key, value in assoc.items():
                 span.set_attribute(_ATTR_ASSOC + key, value)
-        record_on_span_start(span, ctx)
+        if ctx.get(_PROMPT_MARKER) is not None:
+            _record_prompt(span, ctx)
+        for hook in _enrich.START_HOOKS:
+            hook(span, ctx)
         resource = self._p.resource
         if resource is not None and self._p.owns_provider:
             span._resource = resource  # new app_name/resource applies to spans started now
@@ -388,6 +436,19 @@ def make_processor(exporter: SpanExporter, *, batch: bool) -> SpanProcessor:
     if batch:
         return BatchSpanProcessor(exporter)
     return BatchSpanProcessor(exporter, schedule_delay_millis=50, max_export_batch_size=1)
+
+
+def user_processor(exporter: SpanExporter, *, batch: bool) -> SpanProcessor:
+    """The processor for an exporter the app passed to ``init(exporter=...)``.
+
+    With ``disable_batch`` it is OpenTelemetry's simple processor, as under
+    ``Traceloop.init``: the exporter has each span when the traced call returns, which test
+    suites written against traceloop rely on. Such an exporter is the app's own (an in-memory
+    one, usually); the OTLP exporter this library builds never runs on the app's thread.
+    """
+    if batch:
+        return make_processor(exporter, batch=True)
+    return SimpleSpanProcessor(exporter)
 
 
 def local_processor(exporter: SpanExporter) -> SpanProcessor:

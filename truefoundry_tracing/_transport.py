@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._settings import Settings
+    from ._config import Settings
 
 __all__ = ["Hints", "Verdict", "classify_exception", "classify_status", "post"]
 
@@ -40,6 +40,8 @@ class Hints:
     timeout_source: str = "the timeout setting (TFY_TRACING_TIMEOUT)"
     # The request's time limit in seconds, when one fixed limit applies (doctor's probe).
     timeout: float | None = None
+    # The fix for a 404, worded for the setting the URL came from (see _config._advice).
+    not_found: str = ""
 
     @classmethod
     def for_settings(
@@ -51,6 +53,8 @@ class Hints:
         argument").
         """
 
+        from ._config._advice import not_found_fix
+
         def label(option: str) -> str:
             return settings.source_label(option, argument(option) if argument else None)
 
@@ -60,6 +64,7 @@ class Hints:
             project_source=label("tracing_project"),
             host_source=label("endpoint" if settings.endpoint else "host"),
             has_key=settings.api_key is not None,
+            not_found=not_found_fix(settings, label(settings.destination_option)),
         )
 
 
@@ -163,7 +168,8 @@ def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Ve
             f"404 from {url}: wrong path. TrueFoundry receives traces at "
             "<control-plane-url>/api/otel/v1/traces.",
             status,
-            action=f"Set {hints.host_source} to the control-plane URL alone "
+            action=hints.not_found
+            or f"Set {hints.host_source} to the control-plane URL alone "
             "(no /api/otel, no /api/tracing).",
             spans=DROPPED,
         )

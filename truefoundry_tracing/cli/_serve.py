@@ -9,13 +9,13 @@ the trace viewer's routes answer on the same port.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from .._config import is_loopback
 from .._render import render_tree
 from ..testing._otlp_receiver import OTLPReceiver, ReceivedRequest
 from ._store import Store
@@ -27,16 +27,6 @@ DEFAULT_PORT = 4318
 DEFAULT_MAX_BODY = 20 * 1024 * 1024
 _SETTLE_SECONDS = 0.3  # after a root span arrives, wait this long for stragglers, then print
 _ORPHAN_SECONDS = 5.0  # a trace whose root never arrives is printed after this much quiet
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (``127.0.0.1``, ``::1``, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class LocalServer:
