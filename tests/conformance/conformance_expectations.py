@@ -40,6 +40,10 @@ NEEDS_PACKAGE: dict[str, tuple[str, str]] = {
     "test_use_legacy_attributes_false_propagates_to_instrumentors": ("anthropic", _ANTHROPIC),
     "tests/test_sdk_initialization.py::"
     "test_use_attributes_false_propagates_to_multiple_instrumentors": ("anthropic", _ANTHROPIC),
+    "tests/test_sdk_initialization.py::test_use_attributes_defaults_to_true": (
+        "anthropic",
+        _ANTHROPIC,
+    ),
 }
 
 EXCLUDED: dict[str, str] = {}
