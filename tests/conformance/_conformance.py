@@ -86,7 +86,7 @@ def upstream_tests(version: str) -> Path:
     """
     root = cache_root() / f"traceloop-sdk-{version}"
     tests, marker = root / "tests", root / "NO-TESTS"
-    with _locked(root.with_suffix(".lock")):
+    with _locked(root.parent / f"{root.name}.lock"):
         if not tests.is_dir() and not marker.exists():
             with tempfile.TemporaryDirectory() as scratch:
                 subprocess.run(
@@ -125,10 +125,10 @@ def _extract_tests(archive: Path, dest: Path) -> None:
             if len(parts) > 2 and parts[1] == "tests" and (member.isfile() or member.isdir()):
                 member.name = str(Path(*parts[2:]))
                 tar.extract(member, staging, filter="data")
-    if any(staging.iterdir()):
+    if staging.is_dir() and any(staging.iterdir()):
         staging.rename(dest / "tests")
     else:
-        shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def installed(distribution: str) -> bool:
