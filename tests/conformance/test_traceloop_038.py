@@ -259,8 +259,9 @@ def test_track_llm_call_reports_request_and_response(exporter: InMemorySpanExpor
     assert a["gen_ai.prompt.0.role"] == "user"
     assert a["gen_ai.prompt.0.content"] == question
     assert a["gen_ai.response.model"] == "gpt-3.5-turbo-0125"
-    # 0.38.12 writes the completion under "gen_ai.completion.0" (its own test at that tag reads
-    # ".0.content", which that release never wrote); later lines write ".0.content".
+    # 0.38.12's track_llm_call writes the completion under "gen_ai.completion.0" (its test at
+    # that tag reads ".0.content" from the OpenAI instrumentation's span of a real call made
+    # inside the block); later lines write ".0.content".
     assert a["gen_ai.completion.0" if LINE_038 else "gen_ai.completion.0.content"] == answer
     assert llm.end_time is not None and llm.start_time is not None
     assert llm.end_time > llm.start_time

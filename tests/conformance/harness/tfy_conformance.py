@@ -6,9 +6,9 @@ changes changes both runs alike:
 - the process is offline: resolving or connecting to anything but a loopback address fails at
   once (``OSError``), and each attempt is recorded against the test that was running;
 - the tests named in the exclusion file are deselected, each with its reason;
-- when langchain-openai is not installed, ``langchain_openai`` and ``langchain_core.prompts``
-  are stand-ins whose classes raise on use, so the modules that import them at the top still
-  collect (their LangChain tests are excluded, with the reason);
+- when langchain-openai is not installed, ``langchain_openai``, ``langchain_core.prompts`` and
+  ``langchain.prompts`` are stand-ins whose classes raise on use, so the modules that import
+  them at the top still collect (their LangChain tests are excluded, with the reason);
 - a test that runs longer than ``CONFORMANCE_TEST_TIMEOUT`` seconds (default 60) is stopped
   with ``TimeoutError`` (SIGALRM), so one hung test cannot stall the run;
 - every test's outcome is written to the results file as JSON.
@@ -106,9 +106,10 @@ def pytest_configure(config: pytest.Config) -> None:
         import langchain_openai  # noqa: F401
     except ImportError:
         sys.modules["langchain_openai"] = _stand_in("langchain_openai", ("ChatOpenAI",))
-        sys.modules["langchain_core.prompts"] = _stand_in(
-            "langchain_core.prompts", ("ChatPromptTemplate",)
-        )
+        # langchain_core.prompts (0.62's tests) and langchain.prompts (v0.38.12's), without
+        # their parent packages, so no instrumentation mistakes them for LangChain.
+        for name in ("langchain_core.prompts", "langchain.prompts"):
+            sys.modules[name] = _stand_in(name, ("ChatPromptTemplate",))
 
 
 def _excluded() -> dict[str, str]:
