@@ -669,6 +669,9 @@ def test_retryable_status_is_retried_until_the_collector_recovers(
 # --------------------------------------------------------------------------------------------
 
 
+AUTH = {"Authorization": "Bearer k"}  # FakeLLMServer, like OpenAI, wants a key
+
+
 def test_default_instruments_are_llm_libraries_only(llm: FakeLLMServer) -> None:
     import requests
 
@@ -676,7 +679,7 @@ def test_default_instruments_are_llm_libraries_only(llm: FakeLLMServer) -> None:
     assert "openai" in status.instruments
     assert not {"requests", "urllib3", "httpx", "sqlalchemy", "redis"} & set(status.instruments)
     with capture_spans() as spans:
-        requests.get(llm.url + "/v1/models", timeout=5).raise_for_status()
+        requests.get(llm.url + "/v1/models", headers=AUTH, timeout=5).raise_for_status()
     assert len(spans) == 0
 
 
@@ -692,7 +695,9 @@ status = tt.init(
     "instruments", host=sys.argv[1], api_key="{key}", disable_batch=True, instruments=["requests"]
 )
 with FakeLLMServer() as llm:
-    requests.get(llm.url + "/v1/models", timeout=5).raise_for_status()
+    requests.get(
+        llm.url + "/v1/models", headers={{"Authorization": "Bearer k"}}, timeout=5
+    ).raise_for_status()
 print(json.dumps({{"instruments": list(status.instruments), "flushed": tt.flush(timeout=2)}}))
 """
 

@@ -465,6 +465,7 @@ def test_llm_view_of_a_real_streaming_call_and_assert_stream_complete(
     tfy_spans: CapturedSpans, oai: openai.OpenAI
 ) -> None:
     tt.init(app_name="llm-view", console=False)
+    # Like OpenAI, the fake streams token usage only when asked.
     stream = oai.chat.completions.create(
         model="gpt-test", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
     )

@@ -19,7 +19,7 @@ from .._config import is_loopback
 from .._llm import is_llm_span, llm_view
 from .._model import SpanRecord
 from .._render import kind_of
-from ..testing._otlp_receiver import HTTPReply
+from .._server._httpd import HTTPReply
 from ._store import Store
 
 __all__ = ["WebRoutes", "span_tree_order", "trace_json"]
