@@ -615,8 +615,11 @@ def test_shutdown_against_a_hanging_collector_reports_what_was_lost(
     tt.shutdown(timeout=1)
     assert time.monotonic() - started < 3
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
-    assert status.dropped == 3
-    assert len(lines) == 1 and "3 spans" in lines[0]
+    # the request in flight got no answer: unconfirmed (it may have arrived), not dropped
+    assert (status.dropped, status.unconfirmed) == (2, 1)
+    assert len(lines) == 1, lines
+    assert "2 spans were dropped" in lines[0] and "1 span was sent but got no answer" in lines[0]
+    assert "deadline" in lines[0]  # the cause
 
 
 def test_unauthorized_warns_once_and_counts_drops(

@@ -40,8 +40,9 @@ class TracingStatus:
     ``instruments`` names the libraries being traced; ``instrument_report`` says, for every
     library considered, whether it was applied or why not (not installed, unavailable with
     this traceloop-sdk, incompatible versions, failed with the error).
-    ``exported``, ``dropped`` and ``pending`` are live counters of the OTLP exporter;
-    ``last_error`` is the latest export failure, in words, with its fix.
+    ``exported``, ``dropped``, ``pending``, ``unconfirmed`` and ``retried`` are live counters
+    of the OTLP exporter; ``last_error`` is the latest export failure, in words, with its fix,
+    ``last_error_at`` when it happened and ``error_cleared_at`` when export worked again.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -100,9 +101,33 @@ class TracingStatus:
         return int(self._stats.pending) if self._stats is not None else 0
 
     @property
+    def unconfirmed(self) -> int:
+        """Spans sent without an answer in time: they may have arrived (not counted as dropped)."""
+        return int(self._stats.unconfirmed) if self._stats is not None else 0
+
+    @property
+    def retried(self) -> int:
+        """Spans sent again after an attempt that failed or got no answer."""
+        return int(self._stats.retried) if self._stats is not None else 0
+
+    @property
     def last_error(self) -> str | None:
-        """The latest export failure, as a sentence with the fix, or None."""
+        """The latest export failure, as a sentence with the fix, or None.
+
+        It stays after the collector recovers; :attr:`error_cleared_at` says when it did.
+        """
         return self._stats.last_error if self._stats is not None else None
+
+    @property
+    def last_error_at(self) -> float | None:
+        """When :attr:`last_error` happened (``time.time()`` seconds), or None."""
+        return self._stats.last_error_at if self._stats is not None else None
+
+    @property
+    def error_cleared_at(self) -> float | None:
+        """When export succeeded again after :attr:`last_error` (``time.time()``), or None
+        while the failure lasts (or when there was none)."""
+        return self._stats.cleared_at if self._stats is not None else None
 
     def describe(self) -> str:
         """A few human lines: where traces go and what was instrumented."""
@@ -225,6 +250,7 @@ def _apply(settings: Settings) -> TracingStatus:
 
         delegates: list[Any] = []
         exporters: list[Any] = []
+        on_retired = _announce_change(_settings, settings)
         _stats = _exporters.ExportStats()
         if settings.enabled:
             if settings.exporter is not None:
@@ -239,12 +265,14 @@ def _apply(settings: Settings) -> TracingStatus:
                     timeout=settings.timeout,
                     hints=Hints.for_settings(settings, settings.traces_url),
                     stats=_stats,
+                    request_timeout=_exporters.request_timeout(),
                 )
+                _exporters.preload()
                 exporters.append(exp)
                 delegates.append(_pipeline.make_processor(exp, batch=not settings.disable_batch))
             if settings.console:
                 delegates.append(_pipeline.local_processor(_exporters.ConsoleTreeExporter()))
-        pipe.swap(delegates, exporters, settings.timeout)
+        pipe.swap(delegates, exporters, settings.timeout, on_retired=on_retired)
 
         FLAGS.enabled = settings.enabled
         FLAGS.trace_content = settings.trace_content
@@ -364,7 +392,9 @@ def status() -> TracingStatus | None:
 def flush(timeout: float | None = None) -> bool:
     """Send every finished span now; wait at most ``timeout`` seconds (default: init's).
 
-    Returns True when everything was handed over in time. Never raises.
+    Returns True only when every span handed to the exporter so far (since the previous
+    ``flush()``) was accepted by the collector: False when spans are still held for a retry,
+    were dropped, or got no answer in time (``status()`` says which). Never raises.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -382,9 +412,10 @@ def flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop exporting, within ``timeout`` seconds (default: init's, 5 s).
 
-    Called for you at interpreter exit. Prints one line if spans were dropped. Libraries whose
-    instrumentation was deferred to their first use stay uninstrumented. A later ``init()``
-    starts exporting again.
+    Called for you at interpreter exit, sharing one deadline with a ``flush()`` that just
+    timed out on the same request. Prints one line if spans were not delivered, with the
+    cause. Libraries whose instrumentation was deferred to their first use stay
+    uninstrumented. A later ``init()`` starts exporting again.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -405,15 +436,77 @@ def shutdown(timeout: float | None = None) -> bool:
         _settings = None
         _stats = None
         _status = None
-    if stats is not None and stats.dropped:
-        cause = f" Last error: {stats.last_error}" if stats.last_error else ""
-        logger.warning(
-            "truefoundry_tracing: %d spans were dropped and %d exported.%s",
-            stats.dropped,
-            stats.exported,
-            cause,
-        )
+    line = _loss_line(stats)
+    if line:
+        logger.warning("truefoundry_tracing: %s", line)
     return done
+
+
+def _loss_line(stats: Any, where: str = "") -> str:
+    """One sentence on what was not delivered and why, or "" when nothing was lost."""
+    if stats is None or not (stats.dropped or stats.unconfirmed):
+        return ""
+    parts = [f"{_were(stats.dropped)} dropped and {stats.exported} exported{where}."]
+    if stats.unconfirmed:
+        parts.append(
+            f"{_were(stats.unconfirmed)} sent but got no answer in time; "
+            f"{'it' if stats.unconfirmed == 1 else 'they'} may have arrived."
+        )
+    if stats.dropped and stats.drop_cause:
+        parts.append(f"Dropped because {_lower_first(stats.drop_cause)}")
+    elif stats.last_error:
+        parts.append(f"Last error: {stats.last_error}")
+    return " ".join(parts)
+
+
+def _were(n: int) -> str:
+    return "1 span was" if n == 1 else f"{n} spans were"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:1].isupper() and text[1:2].islower() else text
+
+
+def _where(settings: Settings | None) -> str:
+    """Where ``settings`` send spans, in a few words, for messages."""
+    if settings is None:
+        return "nowhere"
+    if settings.exporter is not None:
+        return f"your exporter ({type(settings.exporter).__name__})"
+    if settings.traces_url:
+        return settings.traces_url
+    return "the console" if settings.destination == "console" else "nowhere (tracing is off)"
+
+
+def _announce_change(old: Settings | None, new: Settings) -> Callable[[Any], None] | None:
+    """Say in one line that a re-``init()`` changed where spans go.
+
+    Returns what reports, once the old exporter is retired, the spans it could not deliver.
+    """
+    if old is None:
+        return None
+    before, after = _where(old), _where(new)
+    if before != after:
+        logger.warning(
+            "truefoundry_tracing: init() changed the destination: %s -> %s; spans already "
+            "queued for %s are sent there within %g s.",
+            before,
+            after,
+            before,
+            old.timeout,
+        )
+    stats = _stats
+    if stats is None:
+        return None
+    with stats.lock:
+        lost_before = (stats.dropped, stats.unconfirmed)
+
+    def report(_: Any) -> None:
+        if (stats.dropped, stats.unconfirmed) != lost_before:
+            line = _loss_line(stats, f" for the previous destination {before}")
+            logger.warning("truefoundry_tracing: %s", line)
+
+    return report
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,13 @@ class Pipeline:
         self.trace_content = True
         self.enabled = True
         self.exporters: list[SpanExporter] = []
+        # Re-init: threads still delivering what the previous exporters held, with those
+        # processors and the function that reports what they lost.
+        self.retiring: list[
+            tuple[threading.Thread, Sequence[SpanProcessor], Callable[[], None]]
+        ] = []
+        # flush(): exporter id -> its answer count, when flush's deadline ran out on a request.
+        self._stalled: dict[int, int] = {}
 
     def ensure_provider(self, resource: Resource | None = None) -> TracerProvider:
         """Create (or join) the tracer provider the first time; later calls return it."""
@@ -317,24 +324,62 @@ class Pipeline:
             self.captures = tuple(c for c in self.captures if c is not capture)
 
     def swap(
-        self, delegates: Sequence[SpanProcessor], exporters: list[SpanExporter], timeout: float
+        self,
+        delegates: Sequence[SpanProcessor],
+        exporters: list[SpanExporter],
+        timeout: float,
+        on_retired: Callable[[Sequence[SpanProcessor]], None] | None = None,
     ) -> None:
-        """Make ``delegates`` receive spans from now on; retire the old ones in background."""
+        """Make ``delegates`` receive spans from now on; retire the old ones in background.
+
+        The old ones get ``timeout`` to deliver what they hold; ``on_retired(old)`` is called
+        when they are done. A ``shutdown()`` meanwhile waits for them within its own deadline.
+        """
         with self.lock:
             old = self.root.delegates
             self.root.delegates = tuple(delegates)
             self.exporters = exporters
-        if old:
-            threading.Thread(
-                target=_retire, args=(old, timeout), name="tfy-tracing-retire", daemon=True
-            ).start()
+            self._stalled = {}
+        if not old:
+            return
+
+        reported = threading.Event()
+
+        def finish() -> None:
+            if not reported.is_set():
+                reported.set()
+                if on_retired is not None:
+                    on_retired(old)
+
+        def retire() -> None:
+            _closing(_exporters_of(old))
+            done = _bounded(lambda: _retire(old, timeout), _exporters_of(old), timeout)
+            if not done:
+                _abandon(old)
+            finish()
+
+        worker = threading.Thread(target=retire, name="tfy-tracing-retire", daemon=True)
+        with self.lock:
+            self.retiring = [r for r in self.retiring if r[0].is_alive()]
+            self.retiring.append((worker, old, finish))
+        worker.start()
 
     def flush(self, timeout: float) -> bool:
-        return _bounded(lambda: self.root.force_flush(int(timeout * 1000)), self.exporters, timeout)
+        """Export what has ended; True only when every span handed over was accepted."""
+        exporters = list(self.exporters)
+        done = _bounded(lambda: self.root.force_flush(int(timeout * 1000)), exporters, timeout)
+        if not done:
+            # Remember which request the deadline ran out on: if it is still unanswered when
+            # shutdown() comes, shutdown gives up at once instead of waiting a second time.
+            self._stalled = {id(e): getattr(e, "answers", 0) for e in exporters if _stuck(e)}
+        settled = [getattr(e, "settled", None) for e in exporters]
+        return all([done, *(check() for check in settled if check is not None)])
 
     def after_fork(self) -> None:
         """In a forked child: forget exporter state copied from the parent (never resend it)."""
         self.lock = threading.RLock()
+        self.retiring = []
+        self._stalled = {}
         inline = [getattr(d, "span_exporter", None) for d in self.root.delegates]
         for exp in [*self.exporters, *inline]:
             reset = getattr(exp, "reset_after_fork", None)
@@ -342,23 +387,60 @@ class Pipeline:
                 reset()
 
     def shutdown(self, timeout: float) -> bool:
+        """Deliver within one deadline, ``timeout`` from now, shared with the processors
+        being retired by a re-``init()``; count what could not be delivered."""
+        deadline = time.monotonic() + timeout
         with self.lock:
             old = self.root.delegates
             exporters = self.exporters
             self.root.delegates = ()
             self.exporters = []
+            retiring, self.retiring = self.retiring, []
+            stalled, self._stalled = self._stalled, {}
+        _closing(exporters)
+        if stalled and all(
+            getattr(e, "answers", 0) == stalled.get(id(e)) for e in exporters if _stuck(e)
+        ):
+            timeout = 0.0  # flush() already waited out this deadline on the same request
         done = _bounded(lambda: _retire(old, timeout), exporters, timeout)
         if not done:
             _abandon(old)
-        return done
+        late = False
+        for worker, processors, finish in retiring:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():  # out of time: count what the old destination did not get
+                late = True
+                _abandon(processors)
+                finish()
+        return done and not late
+
+
+def _closing(exporters: Sequence[Any]) -> None:
+    for exp in exporters:
+        closing = getattr(exp, "closing", None)
+        if closing is not None:
+            closing()
+
+
+def _stuck(exporter: Any) -> bool:
+    return bool(getattr(exporter, "in_flight", False))
+
+
+def exporter_of(proc: Any) -> Any:
+    """The exporter behind one of our processors (batch or simple), or None."""
+    inner = getattr(proc, "_batch_processor", proc)
+    return getattr(inner, "_exporter", None) or getattr(proc, "span_exporter", None)
+
+
+def _exporters_of(processors: Sequence[SpanProcessor]) -> list[SpanExporter]:
+    return [e for e in map(exporter_of, processors) if e is not None]
 
 
 def _abandon(processors: Sequence[SpanProcessor]) -> None:
-    """Count as dropped what a timed-out shutdown left queued or in flight."""
+    """Count what a timed-out shutdown left queued (dropped) or in flight (unconfirmed)."""
     for proc in processors:
         inner = getattr(proc, "_batch_processor", proc)
-        exporter = getattr(inner, "_exporter", None) or getattr(proc, "span_exporter", None)
-        abandon = getattr(exporter, "abandon", None)
+        abandon = getattr(exporter_of(proc), "abandon", None)
         if abandon is None:
             continue
         queue: Any = getattr(inner, "_queue", None)
@@ -403,6 +485,11 @@ def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: f
             logger.debug("truefoundry_tracing: flush failed", exc_info=True)
             result.append(False)
 
+    if timeout <= 0:
+        # Nothing to wait for: the processors stop where they are (what they hold is counted).
+        # Their deadline stays in the past, so nothing new is attempted.
+        threading.Thread(target=run, name="tfy-tracing-flush", daemon=True).start()
+        return False
     worker = threading.Thread(target=run, name="tfy-tracing-flush", daemon=True)
     worker.start()
     # Wake a little early: a busy machine can be late waking a thread, and the caller was

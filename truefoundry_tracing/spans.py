@@ -24,7 +24,7 @@ from typing import Any, overload
 
 from ._llm import LLMView, is_llm_span, llm_view
 from ._model import SpanRecord, record_from_readable
-from ._render import kind_of, render_tree
+from ._render import SpanTree, kind_of, render_tree
 
 __all__ = ["LLMView", "SpanList", "SpanRecord", "as_records", "llm_view", "render_tree"]
 
@@ -61,6 +61,7 @@ class SpanList(Sequence[SpanRecord]):
 
     def __init__(self, spans: Iterable[Any] = ()) -> None:
         self._fixed: list[SpanRecord] | None = as_records(spans)
+        self._span_tree: SpanTree | None = None
 
     # -- the sequence ------------------------------------------------------------------
     def _items(self) -> list[SpanRecord]:
@@ -158,48 +159,40 @@ class SpanList(Sequence[SpanRecord]):
         return found[0]
 
     # -- structure ---------------------------------------------------------------------
-    def _by_id(self) -> dict[str, SpanRecord]:
-        return {s.span_id: s for s in self._items()}
-
     def parent(self, span: SpanRecord) -> SpanRecord | None:
-        """The span's parent, if it is in this list."""
-        return self._by_id().get(span.parent_id or "")
+        """The span's parent, if it is in this list (None for a root, see :meth:`roots`)."""
+        return self._tree().parent(span)
+
+    def _tree(self) -> SpanTree:
+        if self._span_tree is None:
+            self._span_tree = SpanTree(self._items())
+        return self._span_tree
 
     def children(self, span: SpanRecord) -> SpanList:
         """Direct children of ``span``, by start time."""
-        return SpanList(
-            sorted(
-                (s for s in self._items() if s.parent_id == span.span_id), key=lambda s: s.start_ns
-            )
-        )
+        return SpanList(self._tree().children(span))
 
     def descendants(self, span: SpanRecord) -> SpanList:
         """Every span below ``span``, depth first."""
-        out: list[SpanRecord] = []
-        for child in self.children(span):
-            out.append(child)
-            out.extend(self.descendants(child))
-        return SpanList(out)
+        return SpanList(self._tree().descendants(span))
 
     def ancestors(self, span: SpanRecord) -> SpanList:
         """Parent, grandparent... up to the root."""
         out: list[SpanRecord] = []
-        by_id = self._by_id()
-        cur = by_id.get(span.parent_id or "")
-        while cur is not None and cur not in out:
+        tree = self._tree()
+        cur = tree.parent(span)
+        while cur is not None:
             out.append(cur)
-            cur = by_id.get(cur.parent_id or "")
+            cur = tree.parent(cur)
         return SpanList(out)
 
     def roots(self) -> SpanList:
-        """Spans whose parent is not in this list, by start time."""
-        ids = self._by_id()
-        return SpanList(
-            sorted(
-                (s for s in self._items() if not s.parent_id or s.parent_id not in ids),
-                key=lambda s: s.start_ns,
-            )
-        )
+        """Spans whose parent is not in this list, by start time.
+
+        A span that names itself as its parent is a root too, and so is one span of each
+        parent cycle, so every span is below exactly one root.
+        """
+        return SpanList(self._tree().roots)
 
     @property
     def root(self) -> SpanRecord:
@@ -302,20 +295,21 @@ class SpanList(Sequence[SpanRecord]):
         Each step matches a span's name, kind or entity name; consecutive steps are parent
         and child. The first step must be a root.
         """
+        tree = self._tree()
         for chain in chains:
             steps = [p.strip() for p in chain.split(">") if p.strip()]
-            if not steps or not any(self._path_from(r, steps) for r in self.roots()):
+            # Spans reached by the steps so far, one level at a time: no recursion, so a
+            # chain thousands of spans deep is fine.
+            reached = tree.roots
+            for depth, step in enumerate(steps):
+                if depth:
+                    reached = [c for s in reached for c in tree.children(s)]
+                reached = [s for s in reached if _matches_step(s, step)]
+            if not steps or not reached:
                 raise AssertionError(
                     f"no path {' > '.join(steps)!r} from a root in the captured spans:\n"
                     f"{self._tree_or_none()}"
                 )
-
-    def _path_from(self, span: SpanRecord, steps: list[str]) -> bool:
-        if not _matches_step(span, steps[0]):
-            return False
-        if len(steps) == 1:
-            return True
-        return any(self._path_from(c, steps[1:]) for c in self.children(span))
 
     def assert_absent(self, *values: str) -> None:
         """Assert no attribute, event, name or status message of any span contains a value.

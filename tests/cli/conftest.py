@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +37,20 @@ def serve(tmp_path: Path, serve_out: Output) -> Iterator[LocalServer]:
     """``truefoundry-tracing serve`` on a free port, storing into ``tmp_path / "data"``."""
     with LocalServer(tmp_path / "data", port=0, out=serve_out) as server:
         yield server
+
+
+def send_otlp_json(url: str, doc: Mapping[str, Any]) -> None:
+    """POST one OTLP/JSON export request to ``url`` (a ``serve``) and expect 200."""
+    request = urllib.request.Request(
+        url + "/api/otel/v1/traces",
+        data=json.dumps(doc).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+
+
+@pytest.fixture
+def otlp_json() -> Callable[[str, Mapping[str, Any]], None]:
+    """:func:`send_otlp_json`, for tests that build their own OTLP/JSON documents."""
+    return send_otlp_json

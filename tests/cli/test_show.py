@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import io
 import json
-import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from truefoundry_tracing.cli import main
 from truefoundry_tracing.cli._serve import LocalServer
 
+Send = Callable[[str, Mapping[str, Any]], None]
 
-def post_json(url: str, trace_id: str, names: tuple[str, str], app: str = "show-app") -> None:
+
+def post_json(
+    send: Send, url: str, trace_id: str, names: tuple[str, str], app: str = "show-app"
+) -> None:
     root, child = names
     doc = {
         "resourceSpans": [
@@ -71,13 +76,7 @@ def post_json(url: str, trace_id: str, names: tuple[str, str], app: str = "show-
             }
         ]
     }
-    req = urllib.request.Request(
-        url + "/api/otel/v1/traces",
-        data=json.dumps(doc).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=5) as response:
-        assert response.status == 200
+    send(url, doc)
 
 
 FIRST = "aaaa0000000000000000000000000001"
@@ -86,12 +85,12 @@ THIRD = "bbbb0000000000000000000000000003"
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
+def data(tmp_path: Path, otlp_json: Send) -> Path:
     directory = tmp_path / "data"
     with LocalServer(directory, port=0) as server:
-        post_json(server.url, FIRST, ("first.workflow", "openai.chat"))
-        post_json(server.url, SECOND, ("second.workflow", "openai.chat"))
-        post_json(server.url, THIRD, ("third.workflow", "openai.chat"), app="other-app")
+        post_json(otlp_json, server.url, FIRST, ("first.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, SECOND, ("second.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, THIRD, ("third.workflow", "openai.chat"), app="other-app")
     return directory
 
 
@@ -160,10 +159,60 @@ def test_default_directory_follows_tfy_tracing_data(
     assert code == 0 and text.count("trace ") == 3
 
 
-def test_show_reads_while_serve_is_writing(tmp_path: Path) -> None:
+def test_show_reads_while_serve_is_writing(tmp_path: Path, otlp_json: Send) -> None:
     with LocalServer(tmp_path, port=0) as server:
-        post_json(server.url, FIRST, ("live.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, FIRST, ("live.workflow", "openai.chat"))
         code, text = show("--data", str(tmp_path))
         assert code == 0 and "live.workflow" in text
-        post_json(server.url, THIRD, ("later.workflow", "openai.chat"))
+        post_json(otlp_json, server.url, THIRD, ("later.workflow", "openai.chat"))
         assert "later.workflow" in show("--data", str(tmp_path))[1]
+
+
+def post_spans(send: Send, url: str, spans: list[dict[str, object]]) -> None:
+    send(url, {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+
+
+def wire_span(trace_id: str, n: int, parent: int | None) -> dict[str, object]:
+    span: dict[str, object] = {
+        "traceId": trace_id,
+        "spanId": format(n, "016x"),
+        "name": f"s{n}",
+        "startTimeUnixNano": str(1_000_000_000 + n),
+        "endTimeUnixNano": str(2_000_000_000 - n),
+        "kind": 1,
+    }
+    if parent is not None:
+        span["parentSpanId"] = format(parent, "016x")
+    return span
+
+
+def test_a_5000_deep_chain_and_a_parent_cycle_from_a_client(
+    tmp_path: Path, otlp_json: Send
+) -> None:
+    deep, looped = "c" * 32, "d" * 32
+    with LocalServer(tmp_path, port=0) as server:
+        post_spans(
+            otlp_json, server.url, [wire_span(deep, n, n - 1 or None) for n in range(1, 5001)]
+        )
+        # s1 -> s3 -> s2 -> s1, and s4 under s1, all in one trace with no root.
+        post_spans(
+            otlp_json,
+            server.url,
+            [wire_span(looped, n, p) for n, p in ((1, 2), (2, 3), (3, 1), (4, 1))],
+        )
+    code, text = show("--data", str(tmp_path), deep)
+    assert code == 0
+    lines = text.splitlines()[1:-1]
+    assert len(lines) == 5000
+    assert (
+        lines[0].startswith("s1  [internal]") and "[depth 4999] └── s5000  [internal]" in lines[-1]
+    )
+    code, text = show("--data", str(tmp_path), looped)
+    assert code == 0
+    assert text.splitlines()[1:] == [
+        "s1  [internal]  1000.0 ms  (parent cycle)",
+        "├── s3  [internal]  1000.0 ms",
+        "│   └── s2  [internal]  1000.0 ms",
+        "└── s4  [internal]  1000.0 ms",
+        "",
+    ]

@@ -269,7 +269,8 @@ OPTIONS: tuple[Option, ...] = (
         "timeout",
         ("TFY_TRACING_TIMEOUT",),
         "5.0",
-        "Seconds an export, a flush or shutdown may take at most.",
+        "Seconds a flush or shutdown waits at most (one deadline at exit); each request may "
+        "take `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`.",
         parse=parse_timeout,
         value=DEFAULT_TIMEOUT,
     ),

@@ -22,7 +22,7 @@ from typing import IO, Any
 from .._config import Settings, mask_secret, resolve
 from .._config._advice import candidates
 from .._errors import ConfigError
-from .._transport import Hints, Verdict, post
+from .._transport import Attempts, Hints, Verdict, post, post_retrying
 
 __all__ = ["DoctorReport", "run_doctor"]
 
@@ -62,6 +62,10 @@ class DoctorReport:
     status: int | None = None
     url: str | None = None
     elapsed_ms: float | None = None
+    # Like status(): failed attempts before the verdict, the last error, when it cleared.
+    retries: int = 0
+    last_error: str | None = None
+    cleared_after_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +83,9 @@ class DoctorReport:
             "status": self.status,
             "url": self.url,
             "elapsed_ms": self.elapsed_ms,
+            "retries": self.retries,
+            "last_error": self.last_error,
+            "cleared_after_ms": self.cleared_after_ms,
             "settings": self.settings,
             "notes": self.notes,
         }
@@ -215,8 +222,10 @@ def run_doctor(
     body = _probe_body(settings)
     started = time.monotonic()
     with requests.Session() as session:
-        verdict: Verdict = post(session, url, body, settings.export_headers(), limit, hints)
+        tries: Attempts = post_retrying(session, url, body, settings.export_headers(), limit, hints)
+    verdict: Verdict = tries.verdict
     report.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    _record_retries(report, tries)
     report.code, report.status = verdict.code, verdict.status
     if verdict.code == "not_found":
         verdict = _find_path(settings, body, limit, hints, verdict)
@@ -285,6 +294,26 @@ def _find_path(
     return verdict
 
 
+def _record_retries(report: DoctorReport, tries: Attempts) -> None:
+    report.retries = tries.retries
+    if tries.failures:
+        report.last_error = tries.failures[-1].advice
+    if tries.cleared_after is not None:
+        report.cleared_after_ms = round(tries.cleared_after * 1000, 1)
+
+
+def _retry_line(report: DoctorReport) -> str | None:
+    """What status() would show: the failed attempts, the last error and when it cleared."""
+    if not report.retries:
+        return None
+    cleared = (
+        f"; cleared after {report.cleared_after_ms:g} ms"
+        if report.cleared_after_ms is not None
+        else ""
+    )
+    return f"  after {report.retries} failed attempt(s){cleared}; last error: {report.last_error}"
+
+
 def format_report(report: DoctorReport) -> str:
     """The human-readable report ``doctor`` prints."""
     lines = ["Configuration (as init() resolves it):"]
@@ -312,6 +341,9 @@ def format_report(report: DoctorReport) -> str:
     timing = f" in {report.elapsed_ms:g} ms" if report.elapsed_ms is not None else ""
     lines.append(f"Probe: {mark}: {TITLES.get(report.code, report.code)}{timing}")
     lines.append(f"  {report.message}")
+    retried = _retry_line(report)
+    if retried:
+        lines.append(retried)
     return "\n".join(lines) + "\n"
 
 

@@ -1,9 +1,15 @@
 """The trace viewer's HTTP routes, served by ``serve`` on the same port as OTLP.
 
 The page (``static/``) is plain HTML, CSS and JavaScript, with no build step and nothing
-fetched from the internet. It reads JSON from these routes; the tree order, the span kinds and
-the normalized LLM view are computed here, in Python, by the same code that renders the
-console tree and powers the testing toolkit, so the page cannot disagree with them.
+fetched from the internet. It reads JSON from these routes; the tree order (the one
+:class:`~truefoundry_tracing._render.SpanTree` builder), the span kinds, exceptions and the
+normalized LLM view are computed here, in Python, by the same code that renders the console
+tree and powers the testing toolkit, so the page cannot disagree with them.
+
+Routes: ``/api/status`` (the store's version, polled by the page), ``/api/traces`` (one page
+of the list: ``limit``, ``offset`` and the filters of :class:`~._store.TraceQuery` as ``q``,
+``name``, ``status``, ``app``, ``attr``, ``since``, ``until``) and ``/api/traces/<id>`` (one
+trace; with ``known=<version>`` an unchanged trace answers ``{"unchanged": true}``).
 """
 
 from __future__ import annotations
@@ -18,17 +24,24 @@ from urllib.parse import parse_qs, urlsplit
 from .._config import is_loopback
 from .._llm import is_llm_span, llm_view
 from .._model import SpanRecord
-from .._render import kind_of
+from .._render import SpanTree, TreeRow, kind_of
 from .._server._httpd import HTTPReply
-from ._store import Store
+from ._store import Store, TraceQuery, association_properties
 
-__all__ = ["WebRoutes", "span_tree_order", "trace_json"]
+__all__ = ["WebRoutes", "exception_of", "trace_json"]
 
 _STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
 }
+_EXCEPTION_FIELDS = (
+    ("type", "exception.type"),
+    ("message", "exception.message"),
+    ("stacktrace", "exception.stacktrace"),
+)
+_IO_ATTRIBUTES = (("input", "traceloop.entity.input"), ("output", "traceloop.entity.output"))
+_MAX_NESTING = 40  # as in app.js: deeper structures are shown as text
 _TRACE_PATH = re.compile(r"^/api/traces/([0-9a-f]{1,32})$")
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
@@ -36,38 +49,6 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def span_tree_order(spans: list[SpanRecord]) -> list[tuple[SpanRecord, int]]:
-    """Spans in display order (parents before children, siblings by start) with their depth.
-
-    A span whose parent was not received is shown at depth 0.
-
-    Example:
-        >>> a = SpanRecord("root", "t", "a", start_ns=1)
-        >>> b = SpanRecord("child", "t", "b", parent_id="a", start_ns=2)
-        >>> [(s.name, d) for s, d in span_tree_order([b, a])]
-        [('root', 0), ('child', 1)]
-    """
-    ids = {s.span_id for s in spans}
-    children: dict[str, list[SpanRecord]] = {}
-    roots: list[SpanRecord] = []
-    for span in sorted(spans, key=lambda s: (s.start_ns, s.end_ns)):
-        if span.parent_id and span.parent_id in ids and span.parent_id != span.span_id:
-            children.setdefault(span.parent_id, []).append(span)
-        else:
-            roots.append(span)
-    out: list[tuple[SpanRecord, int]] = []
-    seen: set[str] = set()
-    stack = [(root, 0) for root in reversed(roots)]
-    while stack:
-        span, depth = stack.pop()
-        if span.span_id in seen:
-            continue
-        seen.add(span.span_id)
-        out.append((span, depth))
-        stack.extend((kid, depth + 1) for kid in reversed(children.get(span.span_id, [])))
-    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -82,8 +63,94 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def exception_of(span: SpanRecord) -> dict[str, str] | None:
+    """The exception a span recorded (type, message, stack trace), from its last
+    ``exception`` event; None when it recorded none.
+
+    Example:
+        >>> from truefoundry_tracing._model import SpanEvent
+        >>> event = SpanEvent("exception", 5, {"exception.type": "KeyError",
+        ...                                    "exception.message": "'plan'"})
+        >>> exception_of(SpanRecord("x", "t", "a", events=(event,)))
+        {'type': 'KeyError', 'message': "'plan'"}
+    """
+    for event in reversed(span.events):
+        if event.name == "exception":
+            found = {
+                field: str(event.attributes[key])
+                for field, key in _EXCEPTION_FIELDS
+                if event.attributes.get(key) not in (None, "")
+            }
+            return found or None
+    return None
+
+
+def _structured(value: Any) -> Any:
+    """A task's input or output as data: JSON text parsed (unless nested deeper than the
+    page draws), anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return value
+    return parsed if _nesting(parsed) <= _MAX_NESTING else value
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > _MAX_NESTING:
+                break
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _span_json(row: TreeRow, start: int) -> dict[str, Any]:
+    span = row.span
+    attrs = span.attributes
+    io = {key: _structured(attrs[attr]) for key, attr in _IO_ATTRIBUTES if attr in attrs}
+    return {
+        "span_id": span.span_id,
+        "parent_id": span.parent_id,
+        "name": span.name,
+        "depth": row.depth,
+        "note": row.note,
+        "kind": kind_of(span),
+        "otel_kind": span.kind,
+        "status": span.status,
+        "status_message": span.status_message,
+        "exception": exception_of(span),
+        "offset_ms": max(0, span.start_ns - start) / 1e6,
+        "duration_ms": span.duration_ms,
+        "service": span.service_name,
+        "scope": span.scope,
+        "io": _jsonable(io),
+        "properties": _jsonable(association_properties(attrs)),
+        "attributes": _jsonable(dict(sorted(attrs.items()))),
+        "resource": _jsonable(dict(sorted(span.resource.items()))),
+        "events": [
+            {
+                "name": e.name,
+                "offset_ms": max(0, e.timestamp_ns - start) / 1e6,
+                "attributes": _jsonable(dict(e.attributes)),
+            }
+            for e in span.events
+        ],
+        "llm": _jsonable(llm_view(attrs).as_dict()) if is_llm_span(attrs) else None,
+    }
+
+
 def trace_json(spans: list[SpanRecord]) -> dict[str, Any]:
-    """One trace as the page draws it: spans in tree order with depth, kind and LLM view.
+    """One trace as the page draws it: spans in tree order (the console tree's builder) with
+    depth, kind, exception, task input and output, association properties and LLM view.
 
     Example:
         >>> doc = trace_json([SpanRecord("root", "t", "a", start_ns=0, end_ns=2_000_000)])
@@ -92,42 +159,11 @@ def trace_json(spans: list[SpanRecord]) -> dict[str, Any]:
     """
     start = min((s.start_ns for s in spans), default=0)
     end = max((s.end_ns for s in spans), default=0)
-    rows = []
-    for span, depth in span_tree_order(spans):
-        rows.append(
-            {
-                "span_id": span.span_id,
-                "parent_id": span.parent_id,
-                "name": span.name,
-                "depth": depth,
-                "kind": kind_of(span),
-                "otel_kind": span.kind,
-                "status": span.status,
-                "status_message": span.status_message,
-                "offset_ms": max(0, span.start_ns - start) / 1e6,
-                "duration_ms": span.duration_ms,
-                "service": span.service_name,
-                "scope": span.scope,
-                "attributes": _jsonable(dict(sorted(span.attributes.items()))),
-                "resource": _jsonable(dict(sorted(span.resource.items()))),
-                "events": [
-                    {
-                        "name": e.name,
-                        "offset_ms": max(0, e.timestamp_ns - start) / 1e6,
-                        "attributes": _jsonable(dict(e.attributes)),
-                    }
-                    for e in span.events
-                ],
-                "llm": llm_view(span.attributes).as_dict()
-                if is_llm_span(span.attributes)
-                else None,
-            }
-        )
     return {
         "trace_id": spans[0].trace_id if spans else "",
         "start_ns": start,
         "duration_ms": max(0, end - start) / 1e6,
-        "spans": rows,
+        "spans": [_span_json(row, start) for row in SpanTree(spans).rows()],
     }
 
 
@@ -163,13 +199,7 @@ class WebRoutes:
             return HTTPReply(200, body, static[1], _SECURITY_HEADERS)
         query = parse_qs(parts.query)
         if path == "/api/traces":
-            limit = _int(query.get("limit", ["100"])[0], 100, 1, 1000)
-            return _json(
-                {
-                    "version": self._store.version(),
-                    "traces": [t.as_dict() for t in self._store.traces(limit)],
-                }
-            )
+            return _json(self._list(query))
         if path == "/api/status":
             extra = dict(self._status()) if self._status is not None else {}
             return _json({"version": self._store.version(), **extra})
@@ -178,10 +208,38 @@ class WebRoutes:
             found = self._store.find(match.group(1))
             if not found:
                 return _json({"error": f"no trace {match.group(1)}"}, 404)
+            version = self._store.trace_version(found[0])
+            if _int(query.get("known", [""])[0], -1, -1, 1 << 62) == version:
+                # The page has this version already: skip re-reading a large trace.
+                return _json({"version": version, "unchanged": True})
             doc = trace_json(self._store.spans(found[0]))
-            doc["version"] = self._store.trace_version(found[0])
-            return _json(doc)
+            doc["version"] = version
+            return _json(doc, clean=False)  # trace_json's output is JSON-ready
         return None
+
+    def _list(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        def arg(name: str) -> str:
+            return query.get(name, [""])[0]
+
+        limit = _int(arg("limit"), 50, 1, 1000)
+        offset = _int(arg("offset"), 0, 0, 1 << 62)
+        wanted = TraceQuery(
+            text=arg("q"),
+            name=arg("name"),
+            status=arg("status"),
+            app=arg("app"),
+            attribute=arg("attr"),
+            since_ns=_int(arg("since"), 0, 0, 1 << 63) or None,
+            until_ns=_int(arg("until"), 0, 0, 1 << 63) or None,
+        )
+        return {
+            "version": self._store.version(),
+            "total": self._store.count(wanted),
+            "offset": offset,
+            "limit": limit,
+            "apps": self._store.apps(),
+            "traces": [t.as_dict() for t in self._store.traces(limit, offset, wanted)],
+        }
 
 
 def _host_is_loopback(host: str) -> bool:
@@ -201,8 +259,10 @@ def _int(raw: str, default: int, low: int, high: int) -> int:
         return default
 
 
-def _json(payload: Any, status: int = 200) -> HTTPReply:
-    body = json.dumps(_jsonable(payload), ensure_ascii=False, default=str).encode()
+def _json(payload: Any, status: int = 200, *, clean: bool = True) -> HTTPReply:
+    body = json.dumps(
+        _jsonable(payload) if clean else payload, ensure_ascii=False, default=str
+    ).encode()
     return HTTPReply(status, body, "application/json; charset=utf-8", _SECURITY_HEADERS)
 
 
