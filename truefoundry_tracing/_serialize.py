@@ -106,7 +106,7 @@ def _call_renderer(value: Any, method: str) -> Any:
 
 def _last_resort(value: Any) -> str:
     cls = type(value)
-    name = getattr(cls, "__qualname__", None) or cls.__name__
+    name = cls.__name__  # as traceloop records it: no module or enclosing function
     own_repr: Any = cls.__repr__
     if own_repr is object.__repr__:
         return name
