@@ -101,3 +101,29 @@ def fresh_python() -> Callable[..., dict[str, Any]]:
         return data
 
     return run
+
+
+# Every test of these modules starts fresh Python processes (or a whole pytest run): slow.
+_SLOW_MODULES = {
+    "test_lifecycle.py",
+    "test_examples.py",
+    "test_deferred.py",
+    "test_benchmarks_smoke.py",
+    "test_collector.py",
+    "test_install.py",
+    "test_traceloop_dropin.py",
+}
+_SLOW_DIRS = {"frameworks", "conformance"}
+_SLOW_FIXTURES = {"fresh_python", "pytester"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what starts other Python processes ``slow``: ``-m "not slow"`` is the quick loop."""
+    for item in items:
+        path = item.path
+        if (
+            path.name in _SLOW_MODULES
+            or path.parent.name in _SLOW_DIRS
+            or _SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
+            item.add_marker(pytest.mark.slow)

@@ -1220,6 +1220,7 @@ print(json.dumps({"names": names, "tree": tree}))
 """
 
 
+@pytest.mark.slow
 def test_decorators_work_before_init_in_a_fresh_process() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", BEFORE_INIT_SCRIPT],

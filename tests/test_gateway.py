@@ -513,6 +513,7 @@ async def test_asyncio_tasks_keep_their_own_scopes(
         assert md["customer_id"] == "c-4" and md["worker"] == tag
 
 
+@pytest.mark.slow
 def test_threads_without_init(llm: FakeLLMServer) -> None:
     """A fresh process that never calls init(): the scope still reaches new threads."""
     script = textwrap.dedent(

@@ -707,6 +707,7 @@ print(json.dumps({{"instruments": list(status.instruments), "flushed": tt.flush(
 """
 
 
+@pytest.mark.slow
 def test_instruments_requests_when_asked(receiver: OTLPReceiver) -> None:
     result = run_python(REQUESTS_ONLY.format(key=KEY), receiver.url)
     data = json.loads(result.stdout.strip().splitlines()[-1])
@@ -767,6 +768,7 @@ def test_narrowing_instruments_on_reinit_is_reported_truthfully(
     assert still_traced == ("openai" in narrowed["instruments"]), narrowed
 
 
+@pytest.mark.slow
 def test_reinit_never_duplicates_llm_spans(reinit_stages: list[dict[str, Any]]) -> None:
     assert [stage["llm_spans"] for stage in reinit_stages] == [1, reinit_stages[1]["llm_spans"], 1]
 

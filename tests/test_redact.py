@@ -213,6 +213,7 @@ PATHS = {
 
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("answer", [200, 401])
+@pytest.mark.slow
 def test_canary_key_never_appears_anywhere(
     receiver: OTLPReceiver, llm: FakeLLMServer, path: str, answer: int
 ) -> None:

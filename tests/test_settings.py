@@ -232,6 +232,7 @@ def test_reads_os_environ_when_no_env_is_given(monkeypatch: pytest.MonkeyPatch) 
     assert (s.sources["host"], s.sources["api_key"]) == ("TFY_HOST", "TFY_API_KEY")
 
 
+@pytest.mark.slow
 def test_default_app_name_is_the_script_name(tmp_path: Any) -> None:
     script = tmp_path / "support_bot.py"
     script.write_text(

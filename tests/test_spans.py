@@ -543,6 +543,7 @@ print(json.dumps(counts))
 """
 
 
+@pytest.mark.slow
 def test_reinit_with_other_instruments_keeps_one_llm_span_per_call() -> None:
     # In a subprocess: the stacked wrappers would otherwise stay for the rest of this session.
     proc = subprocess.run(

@@ -4,8 +4,10 @@ Everything ``init()`` changes for the whole process lives in :data:`STATE`: the 
 status in force, the export counters, the switches the decorators read on every call
 (:data:`FLAGS`), what has been said once already, the pytest plugin's view of the environment,
 and the start-time enrichers surfaces registered. Other modules read and write these fields;
-none keeps process-wide mutable state of its own, except the record of which libraries were
-instrumented (``_instruments``), which cannot be undone and so is never restored.
+none keeps process-wide mutable state of its own, except three records of hooks that cannot be
+taken back, which are therefore never restored: which libraries were instrumented
+(``_instruments``), which import hooks are installed (``_deferred``), and the exit, signal and
+fork handlers registered with the interpreter (``_lifecycle``).
 
 :func:`snapshot` and :func:`restore` take and put back all of it, the pipeline's configuration
 included: ``capture_spans()`` and the test suite use them so that a test's ``init()`` never

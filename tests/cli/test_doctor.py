@@ -297,6 +297,7 @@ def child_env(configured: OTLPReceiver) -> Iterator[dict[str, str]]:
     yield {**os.environ, "PYTHONIOENCODING": "utf-8"}
 
 
+@pytest.mark.slow
 def test_python_m_and_console_script(configured: OTLPReceiver, child_env: dict[str, str]) -> None:
     script = Path(sys.executable).with_name("truefoundry-tracing")
     for command in (

@@ -442,6 +442,7 @@ def test_web_routes_refuse_foreign_hosts_and_unknown_paths(serve: LocalServer) -
     assert serve.store.version() == 0
 
 
+@pytest.mark.slow
 def test_the_cli_does_not_load_the_testing_toolkit() -> None:
     code = (
         "import sys, truefoundry_tracing.cli as c, truefoundry_tracing.cli._serve, "
@@ -490,6 +491,7 @@ def stop_cli(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_cli_serve_restart_and_show(tmp_path: Path) -> None:
     data = tmp_path / "store"
     proc, url = start_cli(data)
@@ -523,6 +525,7 @@ def test_cli_serve_restart_and_show(tmp_path: Path) -> None:
     assert "checkout  [internal]" in shown.stdout and "└── charge  [internal]" in shown.stdout
 
 
+@pytest.mark.slow
 def test_cli_serve_warns_when_not_on_loopback(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "truefoundry_tracing", "serve", "--host", "0.0.0.0", "--port", "0",

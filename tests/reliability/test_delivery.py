@@ -167,6 +167,7 @@ def test_reinit_to_another_destination_says_so_and_delivers_the_old_queue(
     assert KEY not in caplog.text
 
 
+@pytest.mark.slow
 def test_spans_the_old_destination_could_not_take_are_counted_and_reported(
     closed_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
