@@ -311,25 +311,10 @@ def _set_content_env(trace_content: bool) -> None:
         _content_env_touched = False
 
 
-_threading_done = False
+# in ._threads; kept under this name for the callers that import it from here
+from . import _threads  # noqa: E402
 
-
-def _ensure_threading() -> None:
-    """Carry the trace context into threads started inside a span (as traceloop does)."""
-    global _threading_done
-    if _threading_done:
-        return
-    _threading_done = True
-    try:
-        from opentelemetry.instrumentation.threading import ThreadingInstrumentor
-
-        instrumentor = ThreadingInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
-    except Exception:
-        logger.debug(
-            "truefoundry_tracing: threading context propagation unavailable", exc_info=True
-        )
+_ensure_threading = _threads.propagate_context
 
 
 def _show_banner(settings: Settings) -> None:

@@ -14,10 +14,12 @@ asks again never wraps a library twice.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import os
+import re
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -249,7 +251,77 @@ def check_names(names: Iterable[str], setting: str = "instruments") -> tuple[str
     return tuple(dict.fromkeys(out))
 
 
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# (sys.path entries with their mtimes, {canonical name: metadata file}); None: unlistable
+_scan: tuple[tuple[tuple[str, int], ...], dict[str, str] | None] = ((), None)
+_METADATA = {"dist-info": "METADATA", "egg-info": "PKG-INFO", "egg": "EGG-INFO/PKG-INFO"}
+
+
+def _scan_key() -> tuple[tuple[str, int], ...]:
+    key = []
+    for entry in sys.path:
+        try:
+            key.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(key)
+
+
+def _listed_dists() -> dict[str, str] | None:
+    """The metadata file of each distribution whose metadata folder lies on ``sys.path``.
+
+    One directory listing per ``sys.path`` entry (the first entry naming a distribution wins,
+    as for ``importlib.metadata``), cached until an entry changes (an install touches its
+    folder). ``init()`` asks about some forty distributions; an ``importlib.metadata`` search
+    for each, and importing that module, cost more than the rest of ``init()``. None when an
+    entry is an archive (a zip), which only ``importlib.metadata`` can look into.
+    """
+    global _scan
+    key = _scan_key()
+    if _scan[0] == key:
+        return _scan[1]
+    found: dict[str, str] = {}
+    for entry, _ in key:
+        folder = entry or "."
+        if not os.path.isdir(folder):
+            _scan = (key, None)
+            return None
+        try:
+            listing = os.listdir(folder)
+        except OSError:
+            continue
+        for item in listing:
+            stem, dot, suffix = item.rpartition(".")
+            if dot and suffix in _METADATA:
+                name = _canonical(stem.partition("-")[0])
+                found.setdefault(name, os.path.join(folder, item, _METADATA[suffix]))
+    _scan = (key, found)
+    return found
+
+
+def _read_version(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line[8:].strip() or None
+                if not line.strip():  # the headers end at the first blank line
+                    break
+    except OSError:
+        pass
+    return None
+
+
 def _version(dist: str) -> str | None:
+    listed = _listed_dists()
+    if listed is not None:
+        path = listed.get(_canonical(dist))
+        return None if path is None else _read_version(path)
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
