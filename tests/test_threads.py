@@ -87,13 +87,13 @@ def _fresh_init(code: str) -> dict[str, object]:
     return result
 
 
-def test_init_loads_neither_the_threading_instrumentation_nor_packaging() -> None:
+def test_init_loads_no_threading_instrumentation_packaging_metadata_or_wrapt() -> None:
     result = _fresh_init(
         "import json, sys, threading\n"
         "import truefoundry_tracing as tt\n"
         "st = tt.init(app_name='x', console=False)\n"
-        "names = ('opentelemetry.instrumentation.threading',\n"
-        "         'opentelemetry.instrumentation.dependencies', 'packaging.requirements')\n"
+        "names = ('opentelemetry.instrumentation.threading', 'packaging.requirements',\n"
+        "         'opentelemetry.instrumentation.dependencies', 'importlib.metadata', 'wrapt')\n"
         "print(json.dumps({'loaded': sorted(m for m in names if m in sys.modules),\n"
         "    'patched': threading.Thread.start.__module__}))\n"
     )
