@@ -124,6 +124,10 @@ def test_a_distribution_installed_after_the_first_scan_is_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
+    first = tmp_path / "early_bird-0.1.dist-info"  # a folder holding distributions is watched
+    first.mkdir()
+    (first / "METADATA").write_text("Metadata-Version: 2.1\nName: early-bird\nVersion: 0.1\n")
+    assert _instruments._version("early-bird") == "0.1"
     assert _instruments._version("late-arrival") is None
     info = tmp_path / "late_arrival-1.2.3.dist-info"
     info.mkdir()

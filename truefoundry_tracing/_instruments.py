@@ -255,50 +255,61 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-# (sys.path entries with their mtimes, {canonical name: metadata file}); None: unlistable
-_scan: tuple[tuple[tuple[str, int], ...], dict[str, str] | None] = ((), None)
-_METADATA = {"dist-info": "METADATA", "egg-info": "PKG-INFO", "egg": "EGG-INFO/PKG-INFO"}
+@dataclass(frozen=True)
+class _Scan:
+    path: tuple[str, ...]  # sys.path when scanned
+    watched: tuple[tuple[str, int], ...]  # the folders that hold distributions, with mtimes
+    found: dict[str, str] | None  # canonical name -> metadata file; None: unlistable entry
 
-
-def _scan_key() -> tuple[tuple[str, int], ...]:
-    key = []
-    for entry in sys.path:
+    def fresh(self) -> bool:
+        if tuple(sys.path) != self.path:
+            return False
         try:
-            key.append((entry, os.stat(entry or ".").st_mtime_ns))
+            return all(os.stat(d).st_mtime_ns == m for d, m in self.watched)
         except OSError:
-            continue
-    return tuple(key)
+            return False
+
+
+_scan = _Scan((), (), None)
+_METADATA = {"dist-info": "METADATA", "egg-info": "PKG-INFO", "egg": "EGG-INFO/PKG-INFO"}
 
 
 def _listed_dists() -> dict[str, str] | None:
     """The metadata file of each distribution whose metadata folder lies on ``sys.path``.
 
     One directory listing per ``sys.path`` entry (the first entry naming a distribution wins,
-    as for ``importlib.metadata``), cached until an entry changes (an install touches its
-    folder). ``init()`` asks about some forty distributions; an ``importlib.metadata`` search
+    as for ``importlib.metadata``), cached until ``sys.path`` or a folder holding distributions
+    changes (an install touches it; folders without any, like a script's own, are not
+    watched). ``init()`` asks about some forty distributions; an ``importlib.metadata`` search
     for each, and importing that module, cost more than the rest of ``init()``. None when an
     entry is an archive (a zip), which only ``importlib.metadata`` can look into.
     """
     global _scan
-    key = _scan_key()
-    if _scan[0] == key:
-        return _scan[1]
+    if _scan.path and _scan.fresh():
+        return _scan.found
+    path = tuple(sys.path)
     found: dict[str, str] = {}
-    for entry, _ in key:
+    watched: list[tuple[str, int]] = []
+    for entry in path:
         folder = entry or "."
-        if not os.path.isdir(folder):
-            _scan = (key, None)
-            return None
         try:
+            mtime = os.stat(folder).st_mtime_ns
             listing = os.listdir(folder)
+        except NotADirectoryError:
+            _scan = _Scan(path, (), None)
+            return None
         except OSError:
             continue
+        holds = False
         for item in listing:
             stem, dot, suffix = item.rpartition(".")
             if dot and suffix in _METADATA:
+                holds = True
                 name = _canonical(stem.partition("-")[0])
                 found.setdefault(name, os.path.join(folder, item, _METADATA[suffix]))
-    _scan = (key, found)
+        if holds:
+            watched.append((folder, mtime))
+    _scan = _Scan(path, tuple(watched), found)
     return found
 
 
