@@ -342,6 +342,16 @@ def markdown(table: PeerTable) -> str:
     lines += [
         "How each column is measured:",
         "",
+        "- **set-up**: this library `init(endpoint=...)` (defaults otherwise); "
+        "traceloop-sdk `Traceloop.init(api_endpoint=..., telemetry_enabled=False)`; "
+        "Logfire `logfire.configure(send_to_logfire=False, console=False, "
+        "metrics=False)` with a BatchSpanProcessor and OTLP exporter as "
+        "`additional_span_processors`; Phoenix `phoenix.otel.register(endpoint=..., "
+        "batch=True)`; Langfuse `Langfuse(host=<receiver>)` (it exports to "
+        "`/api/public/otel/v1/traces`, which the receiver accepts); MLflow through "
+        "`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with `MLFLOW_TRACKING_URI` a local "
+        "folder (its default store needs packages mlflow-tracing does not install) and "
+        "its telemetry off. Every process also has `DO_NOT_TRACK=1`.",
         f"- **per call**: one child in a parent, {p.rounds} rounds of {p.calls:,} calls after "
         f"{p.warmup} warm-up rounds, alternating with raw OpenTelemetry spans (the same "
         "attributes as this library's, a BatchSpanProcessor and OTLP exporter to the same "

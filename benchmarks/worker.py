@@ -101,14 +101,14 @@ def init_bare(side: str, url: str) -> dict[str, Any]:
     if side == "ours":
         import truefoundry_tracing as tt
 
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         tt.init(app_name="bench", endpoint=url, console=False)
     else:
         from traceloop.sdk import Traceloop
 
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         Traceloop.init(app_name="bench", api_endpoint=url, telemetry_enabled=False)
-    return {"init": time.perf_counter() - t0}
+    return {"init": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
 # -- decorator overhead -------------------------------------------------------------------
