@@ -66,3 +66,25 @@ def test_a_failing_hook_does_not_break_the_import(
         module = importlib.import_module(fresh_module)
     assert module.VALUE == 42
     assert "post-import hook" in caplog.text
+
+
+def test_a_hook_on_a_submodule_runs_when_the_submodule_is_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = f"tfy_hook_pkg_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / package / "core").mkdir(parents=True)
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "core" / "__init__.py").write_text("READY = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    seen: list[bool] = []
+    when_imported(f"{package}.core", lambda m: seen.append(m.READY))
+    try:
+        importlib.import_module(package)
+        assert seen == []
+        importlib.import_module(f"{package}.core")
+        assert seen == [True]
+    finally:
+        for name in [n for n in sys.modules if n.startswith(package)]:
+            del sys.modules[name]
+

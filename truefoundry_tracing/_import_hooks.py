@@ -7,7 +7,8 @@ a bare ``init()``) for a feature that needs neither. This module adds one finder
 of ``sys.meta_path`` that answers only for the hooked module names: it asks the other finders
 for the real spec and wraps its loader so the hooks run once the module's code has run, before
 the importing statement returns. Afterwards the module's ``__loader__`` and ``__spec__.loader``
-are the real loader again.
+are the real loader again. As with wrapt's, a namespace package (no loader until Python makes
+one) is not hooked: hook one of its regular subpackages (``llama_index.core``) instead.
 """
 
 from __future__ import annotations
