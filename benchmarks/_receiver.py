@@ -27,7 +27,9 @@ def main() -> None:
             accepted[0] += len(request.spans)
         receiver.clear()  # keep the receiver's memory flat over long runs
 
-    receiver = OTLPReceiver(on_export=on_export).start()
+    # Langfuse sends to <host>/api/public/otel/v1/traces; the others to /v1/traces.
+    paths = ("/v1/traces", "/api/otel/v1/traces", "/api/public/otel/v1/traces")
+    receiver = OTLPReceiver(on_export=on_export, paths=paths).start()
     print(receiver.url, flush=True)
     for line in sys.stdin:
         command = line.strip()

@@ -96,6 +96,21 @@ def init_anchor(url: str, llm: str) -> dict[str, Any]:
     return {"init": t2 - t1, "import_and_init": t2 - t0, "to_first_call": t3 - t0}
 
 
+def init_bare(side: str, url: str) -> dict[str, Any]:
+    """Seconds of the set-up call alone, after its package's import, in a bare process."""
+    if side == "ours":
+        import truefoundry_tracing as tt
+
+        c0, t0 = time.process_time(), time.perf_counter()
+        tt.init(app_name="bench", endpoint=url, console=False)
+    else:
+        from traceloop.sdk import Traceloop
+
+        c0, t0 = time.process_time(), time.perf_counter()
+        Traceloop.init(app_name="bench", api_endpoint=url, telemetry_enabled=False)
+    return {"init": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+
 # -- decorator overhead -------------------------------------------------------------------
 
 
@@ -120,12 +135,18 @@ def _raw_attrs(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _ours_sync(tt: Any, n: int) -> Callable[[], float]:
-    @tt.task(name="step")
+# A decorator factory: name -> decorator (``tt.task``, ``logfire.instrument``...).
+Deco = Callable[[str], Callable[[Callable[..., Any]], Callable[..., Any]]]
+
+
+def tool_sync(parent: Deco, child: Deco, n: int) -> Callable[[], float]:
+    """Per-call ns of ``n`` synchronous child calls inside one parent call."""
+
+    @child("step")
     def step(x: int) -> int:
         return x + 1
 
-    @tt.workflow(name="bench")
+    @parent("bench")
     def run() -> float:
         t0 = time.perf_counter_ns()
         for i in range(n):
@@ -133,6 +154,10 @@ def _ours_sync(tt: Any, n: int) -> Callable[[], float]:
         return (time.perf_counter_ns() - t0) / n
 
     return run
+
+
+def _ours_sync(tt: Any, n: int) -> Callable[[], float]:
+    return tool_sync(lambda n: tt.workflow(name=n), lambda n: tt.task(name=n), n)
 
 
 def _raw_sync(tracer: Any, n: int) -> Callable[[], float]:
@@ -152,12 +177,14 @@ def _raw_sync(tracer: Any, n: int) -> Callable[[], float]:
     return run
 
 
-def _ours_async(tt: Any, n: int) -> Callable[[], float]:
-    @tt.task(name="step")
+def tool_async(parent: Deco, child: Deco, n: int) -> Callable[[], float]:
+    """Per-call ns of ``n`` awaited child calls inside one parent coroutine."""
+
+    @child("step")
     async def step(x: int) -> int:
         return x + 1
 
-    @tt.workflow(name="bench")
+    @parent("bench")
     async def run() -> float:
         t0 = time.perf_counter_ns()
         for i in range(n):
@@ -165,6 +192,10 @@ def _ours_async(tt: Any, n: int) -> Callable[[], float]:
         return (time.perf_counter_ns() - t0) / n
 
     return lambda: asyncio.run(run())
+
+
+def _ours_async(tt: Any, n: int) -> Callable[[], float]:
+    return tool_async(lambda n: tt.workflow(name=n), lambda n: tt.task(name=n), n)
 
 
 def _raw_async(tracer: Any, n: int) -> Callable[[], float]:
@@ -184,14 +215,16 @@ def _raw_async(tracer: Any, n: int) -> Callable[[], float]:
     return lambda: asyncio.run(run())
 
 
-def _ours_gen(tt: Any, n: int) -> Callable[[], float]:
-    @tt.task(name="step")
+def tool_gen(parent: Deco, child: Deco, n: int) -> Callable[[], float]:
+    """Per-call ns of ``n`` child generators of 3 items, consumed inside one parent call."""
+
+    @child("step")
     def step(x: int) -> Any:
         yield x
         yield x + 1
         yield x + 2
 
-    @tt.workflow(name="bench")
+    @parent("bench")
     def run() -> float:
         t0 = time.perf_counter_ns()
         for i in range(n):
@@ -200,6 +233,10 @@ def _ours_gen(tt: Any, n: int) -> Callable[[], float]:
         return (time.perf_counter_ns() - t0) / n
 
     return run
+
+
+def _ours_gen(tt: Any, n: int) -> Callable[[], float]:
+    return tool_gen(lambda n: tt.workflow(name=n), lambda n: tt.task(name=n), n)
 
 
 def _raw_gen(tracer: Any, n: int) -> Callable[[], float]:
@@ -394,6 +431,7 @@ def shutdown(url: str, limit: float | None) -> dict[str, Any]:
 WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
     "init_ours": init_ours,
     "init_anchor": init_anchor,
+    "init_bare": init_bare,
     "decorators": decorators,
     "app_thread": app_thread,
     "throughput": throughput,
@@ -402,13 +440,24 @@ WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def main() -> None:
+def run_workload(workloads: dict[str, Callable[..., dict[str, Any]]], normal_exit: bool) -> None:
+    """Run ``argv[1]`` with the JSON arguments ``argv[2]``; print its result as one JSON line.
+
+    Unless ``normal_exit``, leave with ``os._exit``: exit-time flushing must not hold the run
+    while a collector is closed or hung.
+    """
     name, raw_args = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
-    result = WORKLOADS[name](**json.loads(raw_args))
+    result = workloads[name](**json.loads(raw_args))
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+    if normal_exit:
+        return
     sys.stderr.flush()
-    os._exit(0)  # skip exit-time flushing: a hung collector must not hold the run
+    os._exit(0)
+
+
+def main() -> None:
+    run_workload(WORKLOADS, normal_exit=False)
 
 
 if __name__ == "__main__":

@@ -21,3 +21,8 @@ make_env() {
   fi
   "$UV" pip install --quiet --python ".venv/$name/bin/python" -c "$constraints" -e ".[$extras]"
 }
+
+# The tracing libraries benchmarks/peers.py compares this one with (bash scripts/bench).
+bench_peers() {
+  echo traceloop-sdk logfire arize-phoenix-otel openinference-instrumentation langfuse mlflow-tracing
+}

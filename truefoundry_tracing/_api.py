@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _lifecycle as lifecycle
+from . import _threads
 from ._config import Settings, resolve
 from ._state import DESTINATION_VARS, FLAGS, STATE, effective_env, set_content_env, warn_once
 
@@ -229,7 +230,7 @@ def _apply(settings: Settings) -> TracingStatus:
         report = _instruments.Report(())
         if settings.enabled:
             report = _instruments.apply(settings.instruments, provider)
-            _ensure_threading()
+            _threads.propagate_context()
 
         status = TracingStatus(
             enabled=settings.enabled,
@@ -295,23 +296,6 @@ def _destinations(settings: Settings, stats: Any) -> tuple[list[Any], list[Any]]
     if settings.console:
         delegates.append(_processors.local_processor(_exporters.ConsoleTreeExporter()))
     return delegates, exporters
-
-
-def _ensure_threading() -> None:
-    """Carry the trace context into threads started inside a span (as traceloop does)."""
-    if STATE.threading_done:
-        return
-    STATE.threading_done = True
-    try:
-        from opentelemetry.instrumentation.threading import ThreadingInstrumentor
-
-        instrumentor = ThreadingInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
-    except Exception:
-        logger.debug(
-            "truefoundry_tracing: threading context propagation unavailable", exc_info=True
-        )
 
 
 def _show_banner(settings: Settings) -> None:

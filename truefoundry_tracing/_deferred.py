@@ -5,8 +5,8 @@ OpenAI instrumentation alone imports hundreds of the client's models (about 0.6 
 triggers move that work to the moment it is needed, without losing a call:
 
 * a library not imported yet is instrumented right after the app imports it (a post-import
-  hook from wrapt, the mechanism OpenTelemetry's own auto-instrumentation relies on), before
-  the importing statement returns, so no call can come first;
+  hook, :mod:`truefoundry_tracing._import_hooks`: the mechanism of wrapt's, without importing
+  wrapt), before the importing statement returns, so no call can come first;
 * the OpenAI client, already imported, is instrumented when the app creates a client, which
   apps mostly do while starting, outside any request or span; or, for a client created
   before ``init()``, when the app builds its first API resource (``client.chat``,
@@ -41,7 +41,7 @@ def on_import(modules: tuple[str, ...], fire: Fire) -> None:
     Hooks cannot be unregistered, so each module is hooked once per process; ``fire`` decides
     whether anything is still to be done.
     """
-    from wrapt import register_post_import_hook
+    from ._import_hooks import when_imported
 
     def hook(_module: object) -> None:
         fire()
@@ -51,7 +51,7 @@ def on_import(modules: tuple[str, ...], fire: Fire) -> None:
             if module in _hooked:
                 continue
             _hooked.add(module)
-        register_post_import_hook(hook, module)
+        when_imported(module, hook)
 
 
 def imported(modules: tuple[str, ...]) -> bool:

@@ -14,10 +14,12 @@ asks again never wraps a library twice.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import os
+import re
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -250,7 +252,88 @@ def check_names(names: Iterable[str], setting: str = "instruments") -> tuple[str
     return tuple(dict.fromkeys(out))
 
 
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class _Scan:
+    path: tuple[str, ...]  # sys.path when scanned
+    watched: tuple[tuple[str, int], ...]  # the folders that hold distributions, with mtimes
+    found: dict[str, str] | None  # canonical name -> metadata file; None: unlistable entry
+
+    def fresh(self) -> bool:
+        if tuple(sys.path) != self.path:
+            return False
+        try:
+            return all(os.stat(d).st_mtime_ns == m for d, m in self.watched)
+        except OSError:
+            return False
+
+
+_scan = _Scan((), (), None)
+_METADATA = {"dist-info": "METADATA", "egg-info": "PKG-INFO", "egg": "EGG-INFO/PKG-INFO"}
+
+
+def _listed_dists() -> dict[str, str] | None:
+    """The metadata file of each distribution whose metadata folder lies on ``sys.path``.
+
+    One directory listing per ``sys.path`` entry (the first entry naming a distribution wins,
+    as for ``importlib.metadata``), cached until ``sys.path`` or a folder holding distributions
+    changes (an install touches it; folders without any, like a script's own, are not
+    watched). ``init()`` asks about some forty distributions; an ``importlib.metadata`` search
+    for each, and importing that module, cost more than the rest of ``init()``. None when an
+    entry is an archive (a zip), which only ``importlib.metadata`` can look into.
+    """
+    global _scan
+    if _scan.path and _scan.fresh():
+        return _scan.found
+    path = tuple(sys.path)
+    found: dict[str, str] = {}
+    watched: list[tuple[str, int]] = []
+    for entry in path:
+        folder = entry or "."
+        try:
+            mtime = os.stat(folder).st_mtime_ns
+            listing = os.listdir(folder)
+        except NotADirectoryError:
+            _scan = _Scan(path, (), None)
+            return None
+        except OSError:
+            continue
+        holds = False
+        for item in listing:
+            stem, dot, suffix = item.rpartition(".")
+            if dot and suffix in _METADATA:
+                holds = True
+                name = _canonical(stem.partition("-")[0])
+                found.setdefault(name, os.path.join(folder, item, _METADATA[suffix]))
+        if holds:
+            watched.append((folder, mtime))
+    _scan = _Scan(path, tuple(watched), found)
+    return found
+
+
+def _read_version(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line[8:].strip() or None
+                if not line.strip():  # the headers end at the first blank line
+                    break
+    except OSError:
+        pass
+    return None
+
+
 def _version(dist: str) -> str | None:
+    listed = _listed_dists()
+    if listed is not None:
+        path = listed.get(_canonical(dist))
+        return None if path is None else _read_version(path)
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

@@ -6,8 +6,9 @@ status in force, the export counters, the switches the decorators read on every 
 and the start-time enrichers surfaces registered. Other modules read and write these fields;
 none keeps process-wide mutable state of its own, except three records of hooks that cannot be
 taken back, which are therefore never restored: which libraries were instrumented
-(``_instruments``), which import hooks are installed (``_deferred``), and the exit, signal and
-fork handlers registered with the interpreter (``_lifecycle``).
+(``_instruments``), which import hooks are installed (``_deferred``, ``_import_hooks``),
+whether ``threading`` carries the trace context (``_threads``), and the exit, signal and fork
+handlers registered with the interpreter (``_lifecycle``).
 
 :func:`snapshot` and :func:`restore` take and put back all of it, the pipeline's configuration
 included: ``capture_spans()`` and the test suite use them so that a test's ``init()`` never
@@ -78,7 +79,6 @@ class _Process:
     # TRACELOOP_TRACE_CONTENT as it was before init(trace_content=False) set it, and whether
     # init() has set it.
     content_env: tuple[str | None, bool] = (None, False)
-    threading_done: bool = False
     # traceloop's decorators: the provider and the on/off switch the next connection installs.
     traceloop_target: tuple[Any, bool] | None = None
     # Called by the root processor for each span as it starts: a tuple, replaced whole.

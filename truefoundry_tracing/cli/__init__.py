@@ -1,4 +1,4 @@
-"""The ``truefoundry-tracing`` command: ``doctor``, ``serve`` and ``show``.
+"""The ``truefoundry-tracing`` command: ``doctor``, ``serve``, ``show`` and ``demo``.
 
 Example:
     >>> main(["--version"])  # doctest: +ELLIPSIS
@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--last", type=int, default=5, help="how many recent traces (default 5)")
     show.add_argument("--data", type=Path, default=None, help="directory of the span database")
     show.add_argument("--json", action="store_true", help="print the traces as JSON")
+
+    sub.add_parser(
+        "demo",
+        help="run a small traced LLM app offline and print its trace (needs the openai extra)",
+        description=(
+            "A workflow with tasks, an agent and a tool calling an OpenAI-compatible endpoint: "
+            "a local stand-in unless TFY_HOST and TFY_API_KEY are set. The trace tree is "
+            "printed to stderr, or sent where TFY_HOST points."
+        ),
+    )
     return parser
 
 
@@ -113,6 +123,10 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
             trace_id=args.trace_id,
             as_json=args.json,
         )
+    if args.command == "demo":
+        from ._demo import run_demo
+
+        return run_demo(stream)
     _parser().print_help(stream)
     return 2
 
