@@ -28,6 +28,7 @@ from typing import Any, Literal
 from . import _deferred
 from ._context import FLAGS
 from ._errors import ConfigError
+from ._frameworks import _dedupe, _offline
 
 __all__ = [
     "DEFAULT",
@@ -214,6 +215,8 @@ _ALIASES = {
 _active: dict[str, tuple[Any, InstrumentOutcome]] = {}
 _final: dict[str, InstrumentOutcome] = {}
 _warned: set[str] = set()
+# What init() turned off or deduplicates, per library, for its report line (see _frameworks).
+_notes: dict[str, str] = {}
 # Deferred ones: the gate to take down when they fire, and what init() reported; and what
 # they became once fired. The provider is the one the latest init() set up.
 _pending: dict[str, tuple[_deferred.Gate | None, InstrumentOutcome]] = {}
@@ -288,6 +291,8 @@ def _construct(cls: Any) -> Any:
         kwargs["enrich_token_usage"] = False  # tiktoken would download encodings
     if "enrich_assistant" in params:
         kwargs["enrich_assistant"] = False
+    if "replace_existing_processors" in params:
+        kwargs["replace_existing_processors"] = True  # the Agents SDK's export to OpenAI
     return cls(**kwargs)
 
 
@@ -346,6 +351,7 @@ def _apply_one(inst: Instrumentation, tracer_provider: Any) -> InstrumentOutcome
     if found is None:
         return InstrumentOutcome(inst.name, "not installed", f"{inst.dists[0]} is not installed.")
     dist, lib_version = found
+    _notes[inst.name] = _offline.apply(inst.name)  # before the app first imports it
     inst_version = _version(inst.package)
     if not _module_available(inst.module):
         return InstrumentOutcome(
@@ -371,6 +377,7 @@ def _defer(
         return _fire(inst.name)
 
     def deferred(reason: str, gate: _deferred.Gate | None) -> InstrumentOutcome:
+        reason = "; ".join(filter(None, (reason, _notes.get(inst.name))))
         outcome = InstrumentOutcome(inst.name, "deferred", reason, lib_version, inst_version)
         _pending[inst.name] = (gate, outcome)
         return outcome
@@ -490,6 +497,8 @@ def _instrument(
     inst_version: str | None,
 ) -> InstrumentOutcome:
     def outcome(state: State, reason: str = "") -> InstrumentOutcome:
+        if state == "applied":  # what init() turned off or deduplicates for this library
+            reason = "; ".join(filter(None, (reason, _notes.get(inst.name))))
         return InstrumentOutcome(inst.name, state, reason, lib_version, inst_version)
 
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
@@ -509,6 +518,9 @@ def _instrument(
         return _active[inst.name][1]
     try:
         instrumentor.instrument(tracer_provider=tracer_provider)
+        note = _dedupe.activate(inst.name)
+        if note:
+            _notes[inst.name] = "; ".join(filter(None, (_notes.get(inst.name), note)))
     except Exception as exc:
         if not _partial_ok(exc, inst):
             _final[inst.name] = _failure(exc, inst, lib_version, inst_version)

@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
+from ._frameworks import _dedupe
 from ._gateway import record_on_span_start
 from ._redact import Redactor, is_content_event
 
@@ -131,11 +132,15 @@ class RootProcessor(SpanProcessor):
         resource = self._p.resource
         if resource is not None and self._p.owns_provider:
             span._resource = resource  # new app_name/resource applies to spans started now
+        if _dedupe.state.active:
+            _dedupe.on_start(span)
         for d in self.delegates:
             d.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         p = self._p
+        if _dedupe.state.active and _dedupe.drop(span):
+            return  # a second record of a call another span records (see _frameworks)
         try:
             redactor = p.redactor
             if redactor is not None:
