@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from . import _deferred
@@ -217,6 +217,7 @@ _final: dict[str, InstrumentOutcome] = {}
 _warned: set[str] = set()
 # What init() turned off or deduplicates, per library, for its report line (see _frameworks).
 _notes: dict[str, str] = {}
+_dedupe_notes: dict[str, str] = {}
 # Deferred ones: the gate to take down when they fire, and what init() reported; and what
 # they became once fired. The provider is the one the latest init() set up.
 _pending: dict[str, tuple[_deferred.Gate | None, InstrumentOutcome]] = {}
@@ -351,7 +352,6 @@ def _apply_one(inst: Instrumentation, tracer_provider: Any) -> InstrumentOutcome
     if found is None:
         return InstrumentOutcome(inst.name, "not installed", f"{inst.dists[0]} is not installed.")
     dist, lib_version = found
-    _notes[inst.name] = _offline.apply(inst.name)  # before the app first imports it
     inst_version = _version(inst.package)
     if not _module_available(inst.module):
         return InstrumentOutcome(
@@ -377,7 +377,6 @@ def _defer(
         return _fire(inst.name)
 
     def deferred(reason: str, gate: _deferred.Gate | None) -> InstrumentOutcome:
-        reason = "; ".join(filter(None, (reason, _notes.get(inst.name))))
         outcome = InstrumentOutcome(inst.name, "deferred", reason, lib_version, inst_version)
         _pending[inst.name] = (gate, outcome)
         return outcome
@@ -470,7 +469,16 @@ def current(outcome: InstrumentOutcome) -> InstrumentOutcome:
     """
     if outcome.state != "deferred":
         return outcome
-    return _resolved.get(outcome.name, outcome)
+    return _annotate(_resolved.get(outcome.name, outcome))
+
+
+def _annotate(outcome: InstrumentOutcome) -> InstrumentOutcome:
+    """``outcome`` with what init() turned off or deduplicates for its library."""
+    if not outcome.active:
+        return outcome
+    notes = (outcome.reason, _notes.get(outcome.name), _dedupe_notes.get(outcome.name))
+    reason = "; ".join(dict.fromkeys(n for n in notes if n))
+    return outcome if reason == outcome.reason else replace(outcome, reason=reason)
 
 
 @contextmanager
@@ -497,8 +505,6 @@ def _instrument(
     inst_version: str | None,
 ) -> InstrumentOutcome:
     def outcome(state: State, reason: str = "") -> InstrumentOutcome:
-        if state == "applied":  # what init() turned off or deduplicates for this library
-            reason = "; ".join(filter(None, (reason, _notes.get(inst.name))))
         return InstrumentOutcome(inst.name, state, reason, lib_version, inst_version)
 
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
@@ -518,9 +524,7 @@ def _instrument(
         return _active[inst.name][1]
     try:
         instrumentor.instrument(tracer_provider=tracer_provider)
-        note = _dedupe.activate(inst.name)
-        if note:
-            _notes[inst.name] = "; ".join(filter(None, (_notes.get(inst.name), note)))
+        _dedupe_notes[inst.name] = _dedupe.activate(inst.name)
     except Exception as exc:
         if not _partial_ok(exc, inst):
             _final[inst.name] = _failure(exc, inst, lib_version, inst_version)
@@ -583,6 +587,8 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
             except Exception as exc:
                 logger.warning("truefoundry_tracing: could not uninstrument %s: %s", name, exc)
         for inst in wanted:
+            if inst.name in _offline.SWITCHES and _installed_dist(inst) is not None:
+                _notes[inst.name] = _offline.apply(inst.name)  # before the app imports it
             if inst.name in _active:
                 outcomes.append(_active[inst.name][1])
             elif inst.name in _pending:
@@ -592,4 +598,4 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
             else:
                 outcomes.append(_apply_one(inst, tracer_provider))
     order = {i.name: n for n, i in enumerate(DEFAULT + OPT_IN)}
-    return Report(tuple(sorted(outcomes, key=lambda o: order[o.name])))
+    return Report(tuple(_annotate(o) for o in sorted(outcomes, key=lambda o: order[o.name])))
