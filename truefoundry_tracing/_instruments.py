@@ -28,7 +28,7 @@ from typing import Any, Literal
 from . import _deferred
 from ._context import FLAGS
 from ._errors import ConfigError
-from ._frameworks import _dedupe, _offline
+from ._frameworks import _dedupe, _gaps, _offline
 
 __all__ = [
     "DEFAULT",
@@ -330,7 +330,8 @@ def _failure(
     return InstrumentOutcome(
         inst.name,
         "failed",
-        f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}",
+        f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}"
+        + _gaps.failure_hint(inst.name, lib_version),
         lib_version,
         inst_version,
     )
@@ -467,9 +468,8 @@ def current(outcome: InstrumentOutcome) -> InstrumentOutcome:
         >>> current(o) is o
         True
     """
-    if outcome.state != "deferred":
-        return outcome
-    return _annotate(_resolved.get(outcome.name, outcome))
+    resolved = _resolved.get(outcome.name) if outcome.state == "deferred" else None
+    return outcome if resolved is None else _annotate(resolved)
 
 
 def _annotate(outcome: InstrumentOutcome) -> InstrumentOutcome:
@@ -598,4 +598,13 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
             else:
                 outcomes.append(_apply_one(inst, tracer_provider))
     order = {i.name: n for n, i in enumerate(DEFAULT + OPT_IN)}
-    return Report(tuple(_annotate(o) for o in sorted(outcomes, key=lambda o: order[o.name])))
+    ordered = [_annotate(o) for o in sorted(outcomes, key=lambda o: order[o.name])]
+    return Report((*ordered, *(_gap(*g) for g in (_gaps.untraced() if names is None else ()))))
+
+
+def _gap(name: str, version: str, reason: str) -> InstrumentOutcome:
+    """A library whose model calls nothing sees: reported, and warned about once."""
+    if name not in _warned:
+        _warned.add(name)
+        logger.warning("truefoundry_tracing: %s is not traced: %s", name, reason)
+    return InstrumentOutcome(name, "unavailable", reason, version)
