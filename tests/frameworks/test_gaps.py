@@ -43,3 +43,12 @@ def test_failures_on_a_new_major_name_the_versions_that_work() -> None:
     assert "install 'mcp<2'" in failure_hint("mcp", "2.3.0").lower()
     assert "haystack-ai<3" in failure_hint("haystack", "3.0.1")
     assert failure_hint("mcp", "1.30.0") == failure_hint("openai", "3.54.0") == ""
+
+
+def test_doctor_says_so_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from truefoundry_tracing.cli._doctor import run_doctor
+
+    _fake_dist(tmp_path, "dspy", "3.4.1")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    notes = run_doctor(env={}).notes
+    assert any(n.startswith("dspy is not traced: DSPy 3.4.1") for n in notes), notes
