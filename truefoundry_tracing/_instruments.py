@@ -289,7 +289,9 @@ def _construct(cls: Any) -> Any:
     if "upload_base64_image" in params:
         kwargs["upload_base64_image"] = _no_upload
     if "enrich_token_usage" in params:
-        kwargs["enrich_token_usage"] = False  # tiktoken would download encodings
+        # tiktoken would download encodings; Anthropic's needs none (it reads the stream's
+        # usage) and without it traceloop 0.38 records no tokens for a stream
+        kwargs["enrich_token_usage"] = cls.__module__.endswith(".anthropic")
     if "enrich_assistant" in params:
         kwargs["enrich_assistant"] = False
     if "replace_existing_processors" in params:
@@ -472,9 +474,12 @@ def current(outcome: InstrumentOutcome) -> InstrumentOutcome:
     return outcome if resolved is None else _annotate(resolved)
 
 
+_NOT_APPLIED = ("unavailable", "incompatible", "failed")
+
+
 def _annotate(outcome: InstrumentOutcome) -> InstrumentOutcome:
     """``outcome`` with what init() turned off or deduplicates for its library."""
-    if not outcome.active:
+    if outcome.state == "not installed":
         return outcome
     notes = (outcome.reason, _notes.get(outcome.name), _dedupe_notes.get(outcome.name))
     reason = "; ".join(dict.fromkeys(n for n in notes if n))
@@ -597,6 +602,8 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
                 outcomes.append(_final[inst.name])
             else:
                 outcomes.append(_apply_one(inst, tracer_provider))
+                if inst.name == "openai_agents" and outcomes[-1].state in _NOT_APPLIED:
+                    _notes[inst.name] = _offline.apply(inst.name, _offline.AGENTS_UNOBSERVED)
     order = {i.name: n for n, i in enumerate(DEFAULT + OPT_IN)}
     ordered = [_annotate(o) for o in sorted(outcomes, key=lambda o: order[o.name])]
     return Report((*ordered, *(_gap(*g) for g in (_gaps.untraced() if names is None else ()))))

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("anthropic", reason="the Anthropic SDK runs in the framework environments")
 
-from _support import load_example, require_instrumented, tree_names
+from _support import TL_038, load_example, require_instrumented, tree_names
 
-from truefoundry_tracing.testing import CapturedSpans, FakeAnthropicServer
+from truefoundry_tracing.testing import CapturedSpans, FakeAnthropicServer, SpanList
 
 example = load_example("anthropic_tools")
 ANSWER = "It is sunny in Paris, 24 C."
@@ -44,9 +44,13 @@ def test_tool_loop_and_stream_one_trace_one_llm_span_per_call(
 
     assert ask("What is the weather in Paris?") == (ANSWER, "Bring sunglasses.")
 
-    tfy_spans.assert_one_llm_span_per_call(len(claude.model_requests()))
     tfy_spans.assert_tree("weather_assistant.workflow > get_weather.tool")
     first, second, streamed = tfy_spans.llm_spans()
+    if TL_038:  # a known gap of traceloop 0.38, documented in docs/frameworks/anthropic.md
+        assert tfy_spans.llm(streamed).output_text == ""  # messages.stream(): an empty span
+        SpanList([s for s in tfy_spans if s is not streamed]).assert_one_llm_span_per_call(2)
+        return
+    tfy_spans.assert_one_llm_span_per_call(len(claude.model_requests()))
     assert tfy_spans.llm(first).input_tokens == 40
     assert ANSWER in tfy_spans.llm(second).output_text
     view = tfy_spans.llm(streamed)
@@ -69,6 +73,27 @@ def test_a_client_made_before_init_still_gives_one_span(
     )
     tfy_spans.assert_one_llm_span_per_call(1)
     assert tfy_spans.llm_spans()[0].scope == "opentelemetry.instrumentation.anthropic"
+
+
+def test_a_raw_stream_records_its_text_and_the_api_token_counts(
+    tfy_spans: CapturedSpans, claude: FakeAnthropicServer
+) -> None:
+    require_instrumented("anthropic")
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=claude.url, api_key="sk-ant-test", max_retries=0)
+    claude.reply("Paris is the capital of France.", prompt_tokens=10, completion_tokens=7)
+    events = client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        stream=True,
+        messages=[{"role": "user", "content": "Capital of France?"}],
+    )
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
+    assert text == "Paris is the capital of France."
+    tfy_spans.assert_one_llm_span_per_call(1)
+    view = tfy_spans.llm()
+    assert (view.output_text, view.input_tokens, view.output_tokens) == (text, 10, 7)
 
 
 def test_example_runs_offline_and_prints_its_trace(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,24 @@ def test_example_runs_offline_and_prints_two_traces(
     assert out.split("\n")[:2] == [ANSWER, ANSWER]
     run = ["Agent Workflow", "Weather.agent", "openai.response", "get_weather.tool"]
     assert tree_names(err) == [*run, "openai.response"] * 2
+
+
+def test_without_an_instrumentation_the_sdk_tracing_is_off(
+    fresh_python: Callable[..., dict[str, Any]],
+) -> None:
+    """traceloop 0.38 ships no Agents SDK instrumentation: its traces would only go to
+    api.openai.com, so init() switches the SDK's tracing off and says so."""
+    data = fresh_python(
+        """
+        import os, truefoundry_tracing as tt
+        st = tt.init("agents", console=False)
+        o = {o.name: o for o in st.instrument_report}["openai_agents"]
+        print(json.dumps({"state": o.state, "reason": o.reason,
+                          "env": os.environ.get("OPENAI_AGENTS_DISABLE_TRACING")}))
+        """
+    )
+    if data["state"] == "unavailable":
+        assert data["env"] == "true"
+        assert "off: the OpenAI Agents SDK's own trace export" in data["reason"]
+    else:
+        assert data["env"] is None  # traced through traceloop's processor instead

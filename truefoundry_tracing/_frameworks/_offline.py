@@ -59,6 +59,17 @@ def apply(name: str, switches: tuple[Switch, ...] | None = None) -> str:
     return "; ".join(done)
 
 
+# With no instrumentation to receive them (traceloop 0.38 ships none), the Agents SDK's
+# traces would only go to api.openai.com: its tracing is switched off instead.
+AGENTS_UNOBSERVED = (
+    Switch(
+        "OPENAI_AGENTS_DISABLE_TRACING",
+        "true",
+        "the OpenAI Agents SDK's own trace export to api.openai.com",
+    ),
+)
+
+
 def agents_export_off() -> str:
     """Take the OpenAI Agents SDK's default trace processor out (it exports every run, with
     the API key, to api.openai.com); traceloop's processor and the app's own stay.
