@@ -329,14 +329,11 @@ def _failure(
             lib_version,
             inst_version,
         )
-    return InstrumentOutcome(
-        inst.name,
-        "failed",
-        f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}"
-        + _gaps.failure_hint(inst.name, lib_version),
-        lib_version,
-        inst_version,
-    )
+    reason = f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}"
+    hint = _gaps.failure_hint(inst.name, lib_version)  # the versions that work, if known
+    if hint:
+        reason = reason.rstrip(".") + "." + hint
+    return InstrumentOutcome(inst.name, "failed", reason, lib_version, inst_version)
 
 
 def _partial_ok(exc: Exception, inst: Instrumentation) -> bool:

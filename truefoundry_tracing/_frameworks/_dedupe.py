@@ -5,12 +5,14 @@
   when no workflow is open. While traceloop's Anthropic instrumentation is applied,
   ``ANTHROPIC_OPEN_TELEMETRY=false`` keeps clients created afterwards from making those spans,
   and spans of clients made before ``init()`` are dropped.
-* **OpenAI Agents SDK**: its instrumentation opens an ``openai.response`` span around each
-  model call, and the provider's instrumentation (OpenAI chat or responses, LiteLLM) records
-  the same call inside it, completely; the outer one has no output or tokens with the chat
-  model. When a provider span starts inside one, it takes the outer span's place (its parent
-  becomes the outer span's parent) and the outer span is dropped. A model call no provider
-  instrumentation sees (a streamed Responses call) keeps the outer span, the only record.
+* **OpenAI Agents SDK and Haystack 2.x**: their instrumentations open an LLM span around each
+  model call (``openai.response``, ``haystack.openai.chat``), and the provider's
+  instrumentation (OpenAI chat or responses, LiteLLM) records the same call inside it,
+  completely; the outer one has no output or tokens (Agents SDK with the chat model; Haystack
+  records the output key ``"replies"`` as the completion). When a provider span starts inside
+  one, it takes the outer span's place (its parent becomes the outer span's parent) and the
+  outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
+  call) keeps the outer span, the only record.
 
 The root processor calls :func:`on_start` and :func:`drop` for every span once
 :data:`state` is active, which :func:`activate` makes it when one of those instrumentations
@@ -27,21 +29,25 @@ from ._offline import Switch, agents_export_off, apply
 __all__ = ["activate", "drop", "on_start", "state"]
 
 _ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
-_AGENTS_SCOPE = "opentelemetry.instrumentation.openai_agents"
+# instrumentation name -> the scope of its spans around a model call
+_OUTER_SCOPES = {
+    "openai_agents": "opentelemetry.instrumentation.openai_agents",
+    "haystack": "opentelemetry.instrumentation.haystack",
+}
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
 
 
 class _State:
-    __slots__ = ("active", "agents", "anthropic")
+    __slots__ = ("active", "anthropic", "outer")
 
     def __init__(self) -> None:
         self.active = False
         self.anthropic = False
-        self.agents = False
+        self.outer: frozenset[str] = frozenset()  # scopes whose model spans may be replaced
 
 
 state = _State()
-# Live Agents SDK model spans: span id -> their parent's context; those a provider span
+# Live framework model spans: span id -> their parent's context; those a provider span
 # replaced, to drop when they end.
 _outer: dict[int, Any] = {}
 _replaced: set[int] = set()
@@ -61,12 +67,11 @@ def activate(name: str) -> str:
             name,
             (Switch("ANTHROPIC_OPEN_TELEMETRY", "false", "the Anthropic SDK's own second span"),),
         )
-    if name == "openai_agents":
-        state.agents = state.active = True
-        return (
-            agents_export_off() + "; each model call is one LLM span: the provider's, in "
-            "place of the Agents SDK's openai.response around it"
-        )
+    if name in _OUTER_SCOPES:
+        state.outer = state.outer | {_OUTER_SCOPES[name]}
+        state.active = True
+        note = "each model call is one LLM span: the provider's, in place of the one around it"
+        return f"{agents_export_off()}; {note}" if name == "openai_agents" else note
     return ""
 
 
@@ -81,10 +86,10 @@ def _scope(span: Any) -> str:
 
 
 def on_start(span: Any) -> None:
-    """Note an Agents SDK model span; hand its place to a provider span started inside it."""
-    if not state.agents or _kind(span) != _CLIENT:
+    """Note a framework's model span; hand its place to a provider span started inside it."""
+    if not state.outer or _kind(span) != _CLIENT:
         return
-    if _scope(span) == _AGENTS_SCOPE:
+    if _scope(span) in state.outer:
         _outer[span.context.span_id] = span.parent
         return
     parent = span.parent

@@ -10,6 +10,7 @@ user's own OpenTelemetry setup is never touched (CrewAI would also honour
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, NamedTuple
 
 __all__ = ["SWITCHES", "Switch", "apply"]
@@ -39,6 +40,14 @@ SWITCHES: dict[str, tuple[Switch, ...]] = {
 }
 
 
+def _already_imported(name: str) -> None:
+    """Switch off what a library set up at import, when it was imported before ``init()``."""
+    if name == "haystack":
+        module: Any = sys.modules.get("haystack.telemetry._telemetry")
+        if module is not None and getattr(module, "telemetry", None) is not None:
+            module.telemetry = None  # what it sets when the variable says off
+
+
 def apply(name: str, switches: tuple[Switch, ...] | None = None) -> str:
     """Set the environment defaults for library ``name``; say what is off, for the report.
 
@@ -52,8 +61,10 @@ def apply(name: str, switches: tuple[Switch, ...] | None = None) -> str:
         if current is None or current == "":
             os.environ[switch.variable] = switch.value
             done.append(f"off: {switch.stops} ({switch.variable}={switch.value})")
+            _already_imported(name)
         elif current.strip().lower() == switch.value.lower():
             done.append(f"off: {switch.stops} ({switch.variable}={current})")
+            _already_imported(name)
         else:
             done.append(f"on: {switch.stops} ({switch.variable}={current} is set)")
     return "; ".join(done)
