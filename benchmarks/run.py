@@ -456,6 +456,9 @@ BENCHES: dict[str, Callable[[Plan], list[Row]]] = {
     "memory": bench_memory,
     "shutdown": bench_shutdown,
 }
+from .delivery import BENCHES as _DELIVERY  # noqa: E402  (it imports names defined above)
+
+BENCHES.update(_DELIVERY)
 
 
 # -- the report ---------------------------------------------------------------------------

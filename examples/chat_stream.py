@@ -52,6 +52,8 @@ def main() -> None:
                     ],
                     model=model,
                     stream=True,
+                    # the last chunk carries the token usage, which the trace records
+                    stream_options={"include_usage": True},
                     temperature=0.7,
                     max_tokens=256,
                     top_p=0.8,

@@ -27,6 +27,9 @@ FIGURES = [
     "spans exported per second",
     "memory growth",
     "`shutdown()` with the collector hanging",
+    "short script's exit, collector refused",
+    "memory with the collector down",
+    "load test:",
 ]
 
 

@@ -365,13 +365,15 @@ def test_configuration_reference_is_generated_from_the_options_table() -> None:
 
 def test_init_and_resolve_take_exactly_the_documented_options() -> None:
     from truefoundry_tracing import init
-    from truefoundry_tracing._settings import OPTIONS, resolve
+    from truefoundry_tracing._config import OPTIONS, resolve
 
     _generator().check_signature()
     names = [opt.name for opt in OPTIONS]
     assert len(names) == len(set(names))
     assert set(inspect.signature(init).parameters) == set(names)
-    assert set(inspect.signature(resolve).parameters) - {"env"} == set(names)
+    resolve(env={}, **dict.fromkeys(names))  # resolve() takes init()'s arguments by name
+    with pytest.raises(TypeError, match="brand_new"):
+        resolve(env={}, brand_new=True)
 
 
 def test_the_generator_refuses_an_undocumented_argument(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -404,7 +406,7 @@ def test_every_environment_variable_the_package_names_is_documented() -> None:
 
 
 def test_readme_configuration_table_names_every_option() -> None:
-    from truefoundry_tracing._settings import OPTIONS
+    from truefoundry_tracing._config import OPTIONS
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]

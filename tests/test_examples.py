@@ -148,3 +148,16 @@ def test_example_through_the_gateway(name: str, receiver: OTLPReceiver, llm: Fak
         assert KEY.encode() not in request.body
     if case.replies and case.replies[-1].get("content"):
         assert case.replies[-1]["content"] in stdout
+
+
+def test_chat_stream_example_records_the_streamed_usage(receiver: OTLPReceiver) -> None:
+    # A server that, like OpenAI, streams usage only when asked: the example asks for it,
+    # and its LLM span records the server's figures on both traceloop lines.
+    with FakeLLMServer(stream_usage=False) as server:
+        server.reply("Spans are chapters.", prompt_tokens=21, completion_tokens=3)
+        _, spans = run_example(
+            CASES["chat_stream"], receiver, TFY_GATEWAY_URL=server.base_url, TFY_API_KEY=KEY
+        )
+        assert server.chat_requests()[0].json["stream_options"] == {"include_usage": True}
+    view = spans.llm(spans.llm_spans()[0])
+    assert (view.input_tokens, view.output_tokens, view.total_tokens) == (21, 3, 24)

@@ -274,6 +274,21 @@ def test_no_metrics_or_logs_pipeline(receiver: OTLPReceiver, openai_client: open
 # --------------------------------------------------------------------------------------------
 
 
+def test_banner_under_pytest_says_the_shell_destination_is_ignored_on_purpose(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_api, "_banner_shown", False)
+    monkeypatch.setenv("TFY_HOST", "https://example.truefoundry.cloud")
+    monkeypatch.setattr(_api, "_test_env", {"TFY_HOST": "https://example.truefoundry.cloud"})
+    status = tt.init("shell-host")
+    assert status.destination == "console"
+    banner = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(banner) == 1
+    assert "TFY_HOST from the shell environment is ignored on purpose" in banner[0]
+    assert "--tfy-allow-export" in banner[0]
+    assert "Set TFY_HOST" not in banner[0]
+
+
 def test_console_default_prints_trees_and_sends_nothing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -542,12 +557,10 @@ def test_flush_and_shutdown_are_bounded_when_the_collector_hangs(
 ) -> None:
     receiver.hang()
     tt.init("hang", host=receiver.url, api_key=KEY, disable_batch=disable_batch, timeout=1)
-    ping(-1)  # the first traced call may load a deferred instrumentation: not the collector
-    started = time.monotonic()
     for i in range(5):
         assert ping(i) == i + 1
-    # the app never waits for the collector: one wait would cost the export's 1 s timeout
-    assert time.monotonic() - started < 1
+    # That the app never waits for the collector is proven by structure, not by a timer: see
+    # tests/reliability/test_faults.py (no socket operation on the app thread).
 
     started = time.monotonic()
     tt.flush(timeout=1)
@@ -602,8 +615,11 @@ def test_shutdown_against_a_hanging_collector_reports_what_was_lost(
     tt.shutdown(timeout=1)
     assert time.monotonic() - started < 3
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
-    assert status.dropped == 3
-    assert len(lines) == 1 and "3 spans" in lines[0]
+    # the request in flight got no answer: unconfirmed (it may have arrived), not dropped
+    assert (status.dropped, status.unconfirmed) == (2, 1)
+    assert len(lines) == 1, lines
+    assert "2 spans were dropped" in lines[0] and "1 span was sent but got no answer" in lines[0]
+    assert "deadline" in lines[0]  # the cause
 
 
 def test_unauthorized_warns_once_and_counts_drops(
@@ -656,6 +672,9 @@ def test_retryable_status_is_retried_until_the_collector_recovers(
 # --------------------------------------------------------------------------------------------
 
 
+AUTH = {"Authorization": "Bearer k"}  # FakeLLMServer, like OpenAI, wants a key
+
+
 def test_default_instruments_are_llm_libraries_only(llm: FakeLLMServer) -> None:
     import requests
 
@@ -663,7 +682,7 @@ def test_default_instruments_are_llm_libraries_only(llm: FakeLLMServer) -> None:
     assert "openai" in status.instruments
     assert not {"requests", "urllib3", "httpx", "sqlalchemy", "redis"} & set(status.instruments)
     with capture_spans() as spans:
-        requests.get(llm.url + "/v1/models", timeout=5).raise_for_status()
+        requests.get(llm.url + "/v1/models", headers=AUTH, timeout=5).raise_for_status()
     assert len(spans) == 0
 
 
@@ -679,7 +698,9 @@ status = tt.init(
     "instruments", host=sys.argv[1], api_key="{key}", disable_batch=True, instruments=["requests"]
 )
 with FakeLLMServer() as llm:
-    requests.get(llm.url + "/v1/models", timeout=5).raise_for_status()
+    requests.get(
+        llm.url + "/v1/models", headers={{"Authorization": "Bearer k"}}, timeout=5
+    ).raise_for_status()
 print(json.dumps({{"instruments": list(status.instruments), "flushed": tt.flush(timeout=2)}}))
 """
 

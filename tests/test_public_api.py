@@ -36,6 +36,7 @@ def test_top_level_surface_is_the_documented_one() -> None:
         "__version__",
         "agent",
         "association_properties",
+        "conversation",
         "flush",
         "gateway_headers",
         "gateway_metadata",

@@ -260,7 +260,7 @@ def test_header_values_with_line_breaks_are_refused_at_configuration() -> None:
     with pytest.raises(tt.ConfigError, match="TRACELOOP_HEADERS"):
         from truefoundry_tracing._settings import resolve
 
-        resolve(env={"TRACELOOP_HEADERS": "Authorization=Bearer a%0D%0AX-Evil: 1"})
+        resolve(env={"TRACELOOP_HEADERS": "Authorization=Bearer a%0D%0AX-Evil: 1"}, strict=True)
 
 
 def test_a_key_over_plain_http_to_a_remote_host_is_refused_unless_allowed() -> None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
+import enum
 import json
 import math
+import pathlib
+import uuid
 from typing import Any
 
 import pydantic
@@ -207,3 +212,65 @@ def test_lone_surrogate_input_survives_export(tfy_otlp_receiver: OTLPReceiver) -
         assert tt.flush(timeout=5)
         (span,) = tfy_otlp_receiver.wait_for_spans(1)
     assert "traceloop.entity.input" in span.attributes
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class WithToJson:
+    def to_json(self) -> dict[str, Any]:
+        return {"lc": 1, "kwargs": {"content": "Yes"}}
+
+
+class V1Model:
+    def dict(self) -> dict[str, Any]:
+        return {"name": "Bob"}
+
+
+class LegacyJson:
+    def json(self) -> str:
+        return '{"name": "Charlie"}'
+
+
+class Plain:
+    pass
+
+
+class OwnRepr:
+    def __repr__(self) -> str:
+        return "OwnRepr(ok)"
+
+
+def test_objects_render_as_traceloop_renders_them_never_with_an_address() -> None:
+    assert strict_loads(to_json(WithToJson())) == {"lc": 1, "kwargs": {"content": "Yes"}}
+    assert strict_loads(to_json(V1Model())) == {"name": "Bob"}
+    assert strict_loads(to_json(LegacyJson())) == {"name": "Charlie"}
+    assert strict_loads(to_json({"svc": Plain()})) == {"svc": "Plain"}
+    assert strict_loads(to_json(OwnRepr())) == "OwnRepr(ok)"
+    assert strict_loads(to_json(ValueError("boom"))) == "ValueError('boom')"
+    assert strict_loads(to_json(lambda: 1)) == "function"
+    assert strict_loads(to_json(Plain)) == "<class 'test_serialize.Plain'>"
+    assert " at 0x" not in to_json([Plain(), object(), lambda: 1, Plain])
+
+
+def test_enums_dates_ids_and_paths_are_readable() -> None:
+    when = datetime.datetime(2026, 12, 6, 7, 30, tzinfo=datetime.UTC)
+    value = {
+        "color": Color.RED,
+        "when": when,
+        "day": when.date(),
+        "id": uuid.UUID(int=1),
+        "price": decimal.Decimal("1.50"),
+        "path": pathlib.PurePosixPath("/tmp/x"),
+        "tags": frozenset({"a"}),
+    }
+    assert strict_loads(to_json(value)) == {
+        "color": "red",
+        "when": "2026-12-06T07:30:00+00:00",
+        "day": "2026-12-06",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "price": "1.50",
+        "path": "/tmp/x",
+        "tags": ["a"],
+    }

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from truefoundry_tracing import ConfigError
-from truefoundry_tracing._settings import (
+from truefoundry_tracing._config import (
     OPTIONS,
     Settings,
     mask_secret,
@@ -31,6 +31,16 @@ PROJECT = "tenant:tracing-project:demo"
 
 def _resolve(env: dict[str, str] | None = None, **kwargs: Any) -> Settings:
     return resolve(env=env or {}, **kwargs)
+
+
+def _config_error(env: dict[str, str], **kwargs: Any) -> ConfigError:
+    """The error a bad variable raises in strict mode; without it, the same words are logged."""
+    with pytest.raises(ConfigError) as info:
+        _resolve(dict(env), strict=True, **kwargs)
+    lenient = _resolve(dict(env), **kwargs)  # never raises for a variable
+    assert [str(info.value) in p.message for p in lenient.errors] == [True]
+    assert "Until" in lenient.errors[0].message
+    return info.value
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,6 +135,7 @@ TABLE: dict[str, tuple[Any, Any, list[tuple[str, str, Any]], Any]] = {
     "allow_insecure": (True, True, [("TFY_TRACING_ALLOW_INSECURE", "on", True)], False),
     "timeout": (2.5, 2.5, [("TFY_TRACING_TIMEOUT", "3", 3.0)], 5.0),
     "handle_sigterm": (False, False, [("TFY_TRACING_HANDLE_SIGTERM", "off", False)], True),
+    "strict": (True, True, [("TFY_TRACING_STRICT", "yes", True)], False),
 }
 
 ENV_CASES = [
@@ -224,7 +235,7 @@ def test_reads_os_environ_when_no_env_is_given(monkeypatch: pytest.MonkeyPatch) 
 def test_default_app_name_is_the_script_name(tmp_path: Any) -> None:
     script = tmp_path / "support_bot.py"
     script.write_text(
-        "from truefoundry_tracing._settings import resolve\nprint(resolve(env={}).app_name)\n"
+        "from truefoundry_tracing._config import resolve\nprint(resolve(env={}).app_name)\n"
     )
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
@@ -450,9 +461,12 @@ def test_parse_traceloop_headers_directly() -> None:
 
 @pytest.mark.parametrize("raw", [f"Bearer {KEY}", f"Authorization=Bearer {KEY},novalue"])
 def test_traceloop_headers_entry_without_equals(raw: str) -> None:
-    with pytest.raises(ConfigError, match="TRACELOOP_HEADERS") as info:
-        _resolve({"TRACELOOP_HEADERS": raw})
-    assert KEY not in str(info.value)
+    err = _config_error({"TRACELOOP_HEADERS": raw})
+    assert "TRACELOOP_HEADERS" in str(err)
+    assert KEY not in str(err)
+    s = _resolve({"TRACELOOP_HEADERS": raw})
+    assert s.api_key is None and s.export_headers() == {}
+    assert KEY not in repr(s.errors)
 
 
 def test_traceloop_api_key() -> None:
@@ -581,9 +595,12 @@ def test_config_error_names_the_setting_and_never_the_key(
     # A canary key is configured alongside every mistake (unless the key is the mistake).
     if "api_key" not in kwargs and not any("API_KEY" in v or "HEADERS" in v for v in env):
         kwargs = {**kwargs, "api_key": KEY}
-    with pytest.raises(ConfigError) as info:
-        _resolve(dict(env), **kwargs)
-    message = str(info.value)
+    if env:  # a bad variable raises only in strict mode
+        message = str(_config_error(env, **kwargs))
+    else:
+        with pytest.raises(ConfigError) as info:
+            _resolve(dict(env), **kwargs)
+        message = str(info.value)
     assert names in message
     assert KEY not in message
     assert "abc" not in message and "def-0123456789" not in message  # nor the bad key's parts
@@ -605,10 +622,9 @@ def test_url_credentials_are_hidden_in_messages() -> None:
 
 
 def test_url_with_credentials_and_bad_port_is_a_config_error() -> None:
-    with pytest.raises(ConfigError) as info:
-        _resolve({"TFY_HOST": f"https://user:{KEY}@acme.example.com:port"})
-    assert "TFY_HOST" in str(info.value)
-    assert KEY not in str(info.value)
+    err = _config_error({"TFY_HOST": f"https://user:{KEY}@acme.example.com:port"})
+    assert "TFY_HOST" in str(err)
+    assert KEY not in str(err)
 
 
 def test_headers_in_http_syntax_are_read_even_with_an_equals_sign_in_the_key() -> None:
@@ -618,11 +634,10 @@ def test_headers_in_http_syntax_are_read_even_with_an_equals_sign_in_the_key() -
 
 
 def test_an_invalid_header_name_is_not_quoted_back() -> None:
-    with pytest.raises(ConfigError) as info:
-        _resolve({"TRACELOOP_HEADERS": f"Bearer {KEY}=x"})
-    assert "TRACELOOP_HEADERS" in str(info.value)
-    assert "entry 1" in str(info.value)
-    assert KEY not in str(info.value)
+    err = _config_error({"TRACELOOP_HEADERS": f"Bearer {KEY}=x"})
+    assert "TRACELOOP_HEADERS" in str(err)
+    assert "entry 1" in str(err)
+    assert KEY not in str(err)
 
 
 @pytest.mark.parametrize(
@@ -635,11 +650,17 @@ def test_an_invalid_header_name_is_not_quoted_back() -> None:
 def test_unknown_instrument_is_a_config_error(
     kwargs: dict[str, Any], env: dict[str, str], names: str
 ) -> None:
-    with pytest.raises(ConfigError) as info:
-        _resolve(dict(env), api_key=KEY, **kwargs)
-    assert names in str(info.value)
-    assert "not-a-library" in str(info.value)
-    assert KEY not in str(info.value)
+    if env:
+        err = _config_error(env, api_key=KEY, **kwargs)
+        # Without strict mode, the names it got right are still instrumented.
+        assert _resolve(dict(env)).instruments == ("openai",)
+    else:
+        with pytest.raises(ConfigError) as info:
+            _resolve(dict(env), api_key=KEY, **kwargs)
+        err = info.value
+    assert names in str(err)
+    assert "not-a-library" in str(err)
+    assert KEY not in str(err)
 
 
 @pytest.mark.parametrize("value", [["openai", 3], 42, [None]])
@@ -683,8 +704,9 @@ def test_plain_http_to_a_remote_host_with_a_key_is_refused(kwargs: dict[str, str
     message = str(info.value)
     assert "allow_insecure=True" in message and "TFY_TRACING_ALLOW_INSECURE" in message
     assert KEY not in message
-    with pytest.raises(ConfigError):
-        _resolve({"TFY_API_KEY": KEY, "TRACELOOP_BASE_URL": next(iter(kwargs.values()))})
+    from_env = {"TFY_API_KEY": KEY, "TRACELOOP_BASE_URL": next(iter(kwargs.values()))}
+    _config_error(from_env)
+    assert _resolve(from_env).traces_url is None  # from the environment: nothing is sent
     assert _resolve(api_key=KEY, allow_insecure=True, **kwargs).api_key == KEY
     s = _resolve({"TFY_TRACING_ALLOW_INSECURE": "true"}, api_key=KEY, **kwargs)
     assert s.sources["allow_insecure"] == "TFY_TRACING_ALLOW_INSECURE"
@@ -807,12 +829,12 @@ url_like = st.lists(st.one_of(fragments, text), max_size=8).map("".join)
 def test_fuzz_environment_raises_only_config_error(values: dict[str, str]) -> None:
     env = {"TFY_API_KEY": KEY, **values}
     try:
-        s = resolve(env=env)
+        resolve(env=env, strict=True)
     except ConfigError as exc:
         assert KEY not in str(exc)
-    else:
-        assert KEY not in repr(s)
-        assert 0.0 <= s.sample_rate <= 1.0
+    s = resolve(env=env)  # without strict mode, a variable never raises
+    assert KEY not in repr(s) and KEY not in " ".join(p.message + p.fix for p in s.errors)
+    assert 0.0 <= s.sample_rate <= 1.0
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -833,7 +855,167 @@ def test_fuzz_arguments_raise_only_config_error(host: str, rate: Any) -> None:
 @example(parts=["Authorization: Bearer ", KEY, "=="])
 @given(parts=st.lists(st.one_of(fragments, st.just(KEY), text), max_size=8))
 def test_fuzz_traceloop_headers_holding_the_key_never_echo_it(parts: list[str]) -> None:
+    env = {"TRACELOOP_HEADERS": "".join(parts)}
     try:
-        resolve(env={"TRACELOOP_HEADERS": "".join(parts)})
+        resolve(env=env, strict=True)
     except ConfigError as exc:
         assert KEY not in str(exc)
+    assert KEY not in " ".join(p.message for p in resolve(env=env).errors)
+
+
+# --------------------------------------------------------------------------------------------
+# a bad variable never stops the app; strict mode raises; arguments always raise
+# --------------------------------------------------------------------------------------------
+
+ENV_MISTAKES = [
+    pytest.param({"TFY_HOST": "acme.truefoundry.cloud"}, "TFY_HOST", id="host-no-scheme"),
+    pytest.param({"TFY_TRACING_INSTRUMENTS": "openai,lang-chain"}, "TFY_TRACING_INSTRUMENTS"),
+    pytest.param({"TFY_TRACING_SAMPLE_RATE": "10%"}, "TFY_TRACING_SAMPLE_RATE"),
+    pytest.param({"TFY_TRACING_ENABLED": "maybe"}, "TFY_TRACING_ENABLED"),
+    pytest.param({"TRACELOOP_HEADERS": "Bearer abc"}, "TRACELOOP_HEADERS"),
+    pytest.param({"TFY_API_KEY": "abc\ndef-0123456789"}, "TFY_API_KEY"),
+    pytest.param({"TFY_TRACING_STRICT": "sometimes"}, "TFY_TRACING_STRICT"),
+]
+
+
+@pytest.mark.parametrize(("env", "var"), ENV_MISTAKES)
+def test_a_bad_variable_logs_one_error_and_init_goes_on(
+    env: dict[str, str],
+    var: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    import truefoundry_tracing as tt
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.ERROR, logger="truefoundry_tracing")
+    status = tt.init("env-mistake", console=False)
+    tt.init("env-mistake", console=False)  # the same mistake again: still one line
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert var in errors[0] and "Until" in errors[0]
+    assert "abc" not in errors[0] and "def-0123456789" not in errors[0]
+    assert status.app_name == "env-mistake"
+
+    if var != "TFY_TRACING_STRICT":  # strict=True wins over that variable, unread
+        with pytest.raises(tt.ConfigError, match=var):
+            tt.init("env-mistake", console=False, strict=True)
+        monkeypatch.setenv("TFY_TRACING_STRICT", "1")
+        with pytest.raises(tt.ConfigError, match=var):
+            tt.init("env-mistake", console=False)
+
+
+def test_a_bad_variable_sets_aside_only_its_own_value() -> None:
+    s = _resolve(
+        {
+            "TFY_HOST": "acme.truefoundry.cloud",
+            "TFY_API_KEY": KEY,
+            "TFY_TRACING_INSTRUMENTS": "openai,lang-chain",
+            "TFY_TRACING_SAMPLE_RATE": "0.5",
+        }
+    )
+    assert [p.source for p in s.errors] == ["TFY_HOST", "TFY_TRACING_INSTRUMENTS"]
+    assert (s.destination, s.traces_url, s.console) == ("none", None, False)  # not to stderr
+    assert (s.api_key, s.sample_rate, s.instruments) == (KEY, 0.5, ("openai",))
+    assert s.sources["host"] == "TFY_HOST"
+    assert "errors=2" in repr(s)
+
+
+def test_arguments_raise_even_without_strict_mode() -> None:
+    with pytest.raises(ConfigError, match="host"):
+        _resolve(host="acme.truefoundry.cloud", strict=False)
+    with pytest.raises(ConfigError, match="refusing to send the API key"):
+        _resolve({"TFY_API_KEY": KEY}, host="http://collector.example.com")
+
+
+def test_unknown_arguments_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="brand_new"):
+        resolve(env={}, brand_new=1)
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [
+        ("127.0.0.1:4318", "http://127.0.0.1:4318"),
+        ("localhost:4318/", "http://localhost:4318/"),
+        ("[::1]:4318", "http://[::1]:4318"),
+        ("//127.0.0.1:4318", "http://127.0.0.1:4318"),
+        ("acme.truefoundry.cloud", "https://acme.truefoundry.cloud"),
+        ("10.0.0.5:4318", "https://10.0.0.5:4318"),
+    ],
+)
+def test_a_missing_scheme_is_fixed_with_the_scheme_that_fits_the_host(
+    written: str, suggested: str
+) -> None:
+    (problem,) = _resolve({"TFY_HOST": written}).errors
+    assert problem.fix == f"Set TFY_HOST to {suggested}."
+    assert suggested in problem.message
+    assert _resolve({"TFY_HOST": suggested}).host == suggested.rstrip("/")
+
+
+def test_one_is_loopback_for_settings_serve_and_the_viewer() -> None:
+    import importlib
+
+    from truefoundry_tracing._config import is_loopback
+
+    _serve = importlib.import_module("truefoundry_tracing.cli._serve")
+    _web = importlib.import_module("truefoundry_tracing.cli._web")
+
+    assert _serve.is_loopback is is_loopback
+    yes = ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost", "LOCALHOST", "api.localhost"]
+    no = ["10.0.0.5", "0.0.0.0", "example.com", "localhost.example.com", "", "::"]
+    assert all(is_loopback(h) for h in yes)
+    assert not any(is_loopback(h) for h in no)
+    assert all(_web._host_is_loopback(h) for h in ["127.0.0.2:4318", "[::1]:80", "Localhost"])
+    assert not any(_web._host_is_loopback(h) for h in ["evil.example.com:4318", "[::2]:80"])
+
+
+def test_the_gateway_names_a_bad_tfy_host_instead_of_saying_none_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("openai")
+    from truefoundry_tracing import gateway
+
+    monkeypatch.setenv("TFY_HOST", "acme.truefoundry.cloud")
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    with pytest.raises(ConfigError, match="TFY_HOST") as info:
+        gateway.openai_client()
+    assert "https://acme.truefoundry.cloud" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+def test_no_function_in_the_settings_package_is_80_lines_or_longer() -> None:
+    import ast
+    from pathlib import Path
+
+    import truefoundry_tracing._config as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length < 80, f"{path.name}:{node.name} is {length} lines"
+
+
+def test_a_bad_endpoint_sends_nowhere_rather_than_to_the_host() -> None:
+    env = {"TFY_HOST": "https://acme.example.com", "TFY_TRACING_ENDPOINT": "collector:4318"}
+    s = _resolve(env)
+    assert (s.traces_url, s.console) == (None, False)
+    assert [p.source for p in s.errors] == ["TFY_TRACING_ENDPOINT"]
+
+
+def test_a_bad_traceloop_base_url_under_a_good_host_is_a_warning_not_an_error() -> None:
+    env = {"TFY_HOST": "https://acme.example.com", "TRACELOOP_BASE_URL": "collector:4318"}
+    s = _resolve(env)
+    assert s.traces_url == "https://acme.example.com/api/otel/v1/traces"
+    assert s.errors == ()
+    assert len(s.warnings) == 1 and "TRACELOOP_BASE_URL" in s.warnings[0]
+
+
+def test_the_old_settings_module_name_still_works() -> None:
+    from truefoundry_tracing import _config, _settings
+
+    assert (_settings.resolve, _settings.Settings) == (_config.resolve, _config.Settings)

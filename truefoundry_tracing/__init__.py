@@ -22,7 +22,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._api import TracingStatus, flush, init, shutdown, status
-    from ._context import association_properties
+    from ._context import association_properties, conversation
     from ._errors import ConfigError, MissingDependencyError, TracingError
     from ._gateway import gateway_headers, gateway_metadata, parse_metadata
     from ._instruments import InstrumentOutcome
@@ -37,6 +37,7 @@ __all__ = [
     "__version__",
     "agent",
     "association_properties",
+    "conversation",
     "flush",
     "gateway_headers",
     "gateway_metadata",
@@ -56,6 +57,7 @@ _LAZY = {
     "status": "._api",
     "TracingStatus": "._api",
     "association_properties": "._context",
+    "conversation": "._context",
     "ConfigError": "._errors",
     "MissingDependencyError": "._errors",
     "TracingError": "._errors",

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _lifecycle as lifecycle
+from ._config import Settings, resolve
 from ._context import FLAGS
-from ._settings import Settings, resolve
 
 if TYPE_CHECKING:
     from ._instruments import InstrumentOutcome
@@ -40,8 +40,9 @@ class TracingStatus:
     ``instruments`` names the libraries being traced; ``instrument_report`` says, for every
     library considered, whether it was applied or why not (not installed, unavailable with
     this traceloop-sdk, incompatible versions, failed with the error).
-    ``exported``, ``dropped`` and ``pending`` are live counters of the OTLP exporter;
-    ``last_error`` is the latest export failure, in words, with its fix.
+    ``exported``, ``dropped``, ``pending``, ``unconfirmed`` and ``retried`` are live counters
+    of the OTLP exporter; ``last_error`` is the latest export failure, in words, with its fix,
+    ``last_error_at`` when it happened and ``error_cleared_at`` when export worked again.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -100,9 +101,33 @@ class TracingStatus:
         return int(self._stats.pending) if self._stats is not None else 0
 
     @property
+    def unconfirmed(self) -> int:
+        """Spans sent without an answer in time: they may have arrived (not counted as dropped)."""
+        return int(self._stats.unconfirmed) if self._stats is not None else 0
+
+    @property
+    def retried(self) -> int:
+        """Spans sent again after an attempt that failed or got no answer."""
+        return int(self._stats.retried) if self._stats is not None else 0
+
+    @property
     def last_error(self) -> str | None:
-        """The latest export failure, as a sentence with the fix, or None."""
+        """The latest export failure, as a sentence with the fix, or None.
+
+        It stays after the collector recovers; :attr:`error_cleared_at` says when it did.
+        """
         return self._stats.last_error if self._stats is not None else None
+
+    @property
+    def last_error_at(self) -> float | None:
+        """When :attr:`last_error` happened (``time.time()`` seconds), or None."""
+        return self._stats.last_error_at if self._stats is not None else None
+
+    @property
+    def error_cleared_at(self) -> float | None:
+        """When export succeeded again after :attr:`last_error` (``time.time()``), or None
+        while the failure lasts (or when there was none)."""
+        return self._stats.cleared_at if self._stats is not None else None
 
     def describe(self) -> str:
         """A few human lines: where traces go and what was instrumented."""
@@ -150,6 +175,7 @@ def init(
     allow_insecure: bool | None = None,
     timeout: float | None = None,
     handle_sigterm: bool | None = None,
+    strict: bool | None = None,
 ) -> TracingStatus:
     """Configure tracing for TrueFoundry (or a local default) in one call.
 
@@ -159,7 +185,9 @@ def init(
 
     Calling it again with the same settings does nothing; with new settings, spans started
     afterwards follow them. Raises :class:`~truefoundry_tracing.ConfigError` (before changing
-    anything) when a setting is invalid.
+    anything) when an argument is invalid. A bad value in an environment variable is logged as
+    one ERROR line with the fix and left out (tracing goes on without it), unless
+    ``strict=True`` (``TFY_TRACING_STRICT=true``), which raises for it too.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -167,27 +195,12 @@ def init(
         >>> st.app_name
         'support-bot'
     """
-    settings = resolve(
-        app_name,
-        host=host,
-        api_key=api_key,
-        tracing_project=tracing_project,
-        endpoint=endpoint,
-        headers=headers,
-        disable_batch=disable_batch,
-        trace_content=trace_content,
-        sample_rate=sample_rate,
-        console=console,
-        exporter=exporter,
-        instruments=instruments,
-        resource_attributes=resource_attributes,
-        enabled=enabled,
-        redact=redact,
-        allow_insecure=allow_insecure,
-        timeout=timeout,
-        handle_sigterm=handle_sigterm,
-        env=_effective_env(),
-    )
+    arguments = dict(locals())  # first statement: exactly init()'s parameters, by name
+    settings = resolve(env=_effective_env(), **arguments)
+    for problem in settings.errors:  # a bad variable never stops the app: one ERROR line
+        if problem.message not in _warned:
+            _warned.add(problem.message)
+            logger.error("truefoundry_tracing: %s", problem.message)
     return _apply(settings)
 
 
@@ -237,12 +250,13 @@ def _apply(settings: Settings) -> TracingStatus:
 
         delegates: list[Any] = []
         exporters: list[Any] = []
+        on_retired = _announce_change(_settings, settings)
         _stats = _exporters.ExportStats()
         if settings.enabled:
             if settings.exporter is not None:
                 exporters.append(settings.exporter)
                 delegates.append(
-                    _pipeline.make_processor(settings.exporter, batch=not settings.disable_batch)
+                    _pipeline.user_processor(settings.exporter, batch=not settings.disable_batch)
                 )
             elif settings.traces_url:
                 exp = _exporters.OTLPExporter(
@@ -251,17 +265,22 @@ def _apply(settings: Settings) -> TracingStatus:
                     timeout=settings.timeout,
                     hints=Hints.for_settings(settings, settings.traces_url),
                     stats=_stats,
+                    request_timeout=_exporters.request_timeout(),
                 )
+                _exporters.preload()
                 exporters.append(exp)
                 delegates.append(_pipeline.make_processor(exp, batch=not settings.disable_batch))
             if settings.console:
                 delegates.append(_pipeline.local_processor(_exporters.ConsoleTreeExporter()))
-        pipe.swap(delegates, exporters, settings.timeout)
+        pipe.swap(delegates, exporters, settings.timeout, on_retired=on_retired)
 
         FLAGS.enabled = settings.enabled
         FLAGS.trace_content = settings.trace_content
         FLAGS.tracer = pipe.tracer
 
+        from . import _traceloop
+
+        _traceloop.connect(provider, settings.enabled)
         report = _instruments.Report(())
         if settings.enabled:
             report = _instruments.apply(settings.instruments, provider)
@@ -337,10 +356,26 @@ def _show_banner(settings: Settings) -> None:
     if _banner_shown or settings.destination != "console":
         return
     _banner_shown = True
+    ignored = _ignored_under_pytest()
+    if ignored:
+        sys.stderr.write(
+            f"truefoundry_tracing: under pytest, {' and '.join(ignored)} from the shell "
+            "environment is ignored on purpose, so a test run never sends traces; they stay on "
+            "this machine and are printed below. Pass host= to init() in the test, or run "
+            "pytest with --tfy-allow-export, to send them.\n"
+        )
+        return
     sys.stderr.write(
         "truefoundry_tracing: traces stay on this machine and are printed below. "
         "Set TFY_HOST and TFY_API_KEY to send them to TrueFoundry.\n"
     )
+
+
+def _ignored_under_pytest() -> list[str]:
+    """Destination variables set in the shell that the pytest plugin has set aside."""
+    if _test_env is None:
+        return []
+    return [k for k in _DESTINATION_VARS if k in _test_env and os.environ.get(k) == _test_env[k]]
 
 
 def status() -> TracingStatus | None:
@@ -357,7 +392,9 @@ def status() -> TracingStatus | None:
 def flush(timeout: float | None = None) -> bool:
     """Send every finished span now; wait at most ``timeout`` seconds (default: init's).
 
-    Returns True when everything was handed over in time. Never raises.
+    Returns True only when every span handed to the exporter so far (since the previous
+    ``flush()``) was accepted by the collector: False when spans are still held for a retry,
+    were dropped, or got no answer in time (``status()`` says which). Never raises.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -375,9 +412,10 @@ def flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop exporting, within ``timeout`` seconds (default: init's, 5 s).
 
-    Called for you at interpreter exit. Prints one line if spans were dropped. Libraries whose
-    instrumentation was deferred to their first use stay uninstrumented. A later ``init()``
-    starts exporting again.
+    Called for you at interpreter exit, sharing one deadline with a ``flush()`` that just
+    timed out on the same request. Prints one line if spans were not delivered, with the
+    cause. Libraries whose instrumentation was deferred to their first use stay
+    uninstrumented. A later ``init()`` starts exporting again.
 
     Example:
         >>> import truefoundry_tracing as tt
@@ -398,15 +436,77 @@ def shutdown(timeout: float | None = None) -> bool:
         _settings = None
         _stats = None
         _status = None
-    if stats is not None and stats.dropped:
-        cause = f" Last error: {stats.last_error}" if stats.last_error else ""
-        logger.warning(
-            "truefoundry_tracing: %d spans were dropped and %d exported.%s",
-            stats.dropped,
-            stats.exported,
-            cause,
-        )
+    line = _loss_line(stats)
+    if line:
+        logger.warning("truefoundry_tracing: %s", line)
     return done
+
+
+def _loss_line(stats: Any, where: str = "") -> str:
+    """One sentence on what was not delivered and why, or "" when nothing was lost."""
+    if stats is None or not (stats.dropped or stats.unconfirmed):
+        return ""
+    parts = [f"{_were(stats.dropped)} dropped and {stats.exported} exported{where}."]
+    if stats.unconfirmed:
+        parts.append(
+            f"{_were(stats.unconfirmed)} sent but got no answer in time; "
+            f"{'it' if stats.unconfirmed == 1 else 'they'} may have arrived."
+        )
+    if stats.dropped and stats.drop_cause:
+        parts.append(f"Dropped because {_lower_first(stats.drop_cause)}")
+    elif stats.last_error:
+        parts.append(f"Last error: {stats.last_error}")
+    return " ".join(parts)
+
+
+def _were(n: int) -> str:
+    return "1 span was" if n == 1 else f"{n} spans were"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:1].isupper() and text[1:2].islower() else text
+
+
+def _where(settings: Settings | None) -> str:
+    """Where ``settings`` send spans, in a few words, for messages."""
+    if settings is None:
+        return "nowhere"
+    if settings.exporter is not None:
+        return f"your exporter ({type(settings.exporter).__name__})"
+    if settings.traces_url:
+        return settings.traces_url
+    return "the console" if settings.destination == "console" else "nowhere (tracing is off)"
+
+
+def _announce_change(old: Settings | None, new: Settings) -> Callable[[Any], None] | None:
+    """Say in one line that a re-``init()`` changed where spans go.
+
+    Returns what reports, once the old exporter is retired, the spans it could not deliver.
+    """
+    if old is None:
+        return None
+    before, after = _where(old), _where(new)
+    if before != after:
+        logger.warning(
+            "truefoundry_tracing: init() changed the destination: %s -> %s; spans already "
+            "queued for %s are sent there within %g s.",
+            before,
+            after,
+            before,
+            old.timeout,
+        )
+    stats = _stats
+    if stats is None:
+        return None
+    with stats.lock:
+        lost_before = (stats.dropped, stats.unconfirmed)
+
+    def report(_: Any) -> None:
+        if (stats.dropped, stats.unconfirmed) != lost_before:
+            line = _loss_line(stats, f" for the previous destination {before}")
+            logger.warning("truefoundry_tracing: %s", line)
+
+    return report
 
 
 @dataclass(frozen=True)
@@ -455,6 +555,8 @@ def _restore_state(saved: _Saved) -> None:
         _warned.update(saved.notices[1])
         FLAGS.enabled, FLAGS.trace_content, FLAGS.tracer = saved.flags
         _set_content_env(saved.flags[1])
+        if "truefoundry_tracing._traceloop" in sys.modules:
+            sys.modules["truefoundry_tracing._traceloop"].set_enabled(FLAGS.enabled)
         if "truefoundry_tracing._pipeline" not in sys.modules:
             return
         from ._pipeline import _retire, get_pipeline

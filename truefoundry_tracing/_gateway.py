@@ -287,10 +287,12 @@ def gateway_metadata(
     from opentelemetry import trace
 
     from ._api import _ensure_threading
+    from ._enrich import register_start_hook
 
     new = check_metadata(metadata, "gateway_metadata") if metadata is not None else {}
     new.update(check_metadata(values, "gateway_metadata"))
     _ensure_threading()
+    register_start_hook(record_on_span_start)
     merged = {**scoped_metadata(), **new}
     span = trace.get_current_span()
     if span.is_recording():

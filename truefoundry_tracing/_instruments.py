@@ -29,6 +29,7 @@ from . import _deferred
 from ._context import FLAGS
 from ._errors import ConfigError
 from ._frameworks import _dedupe, _gaps, _offline
+from ._shims import openai_stream_usage
 
 __all__ = [
     "DEFAULT",
@@ -518,6 +519,8 @@ def _instrument(
         return _failure(exc, inst, lib_version, inst_version)
     if conflict is not None:
         return outcome("incompatible", _conflict_reason(conflict, inst, inst_version))
+    if inst.name == "openai":
+        openai_stream_usage.apply()  # 0.38: the usage a stream carries goes on its span
     if instrumentor.is_instrumented_by_opentelemetry:
         _active[inst.name] = (
             instrumentor,

@@ -10,6 +10,8 @@ captures. Everything here is internal; the public functions live in ``_api``.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import logging
 import threading
 import time
@@ -30,9 +32,9 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from ._context import AGENT_KEY, ASSOCIATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
+from . import _enrich
+from ._context import AGENT_KEY, ASSOCIATION_KEY, CONVERSATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from ._frameworks import _dedupe
-from ._gateway import record_on_span_start
 from ._redact import Redactor, is_content_event
 
 __all__ = ["Capture", "Pipeline", "RootProcessor", "SwitchSampler", "get_pipeline"]
@@ -43,6 +45,46 @@ _ATTR_WORKFLOW = "traceloop.workflow.name"
 _ATTR_PATH = "traceloop.entity.path"
 _ATTR_ASSOC = "traceloop.association.properties."
 _ATTR_AGENT = "gen_ai.agent.name"
+_ATTR_CONVERSATION = "gen_ai.conversation.id"
+# Context keys traceloop's ``set_prompt``/prompt registry set; recorded on LLM spans only.
+_PROMPT_MARKER = "managed_prompt"
+_PROMPT_KEYS = (
+    ("managed_prompt", "traceloop.prompt.managed"),
+    ("prompt_key", "traceloop.prompt.key"),
+    ("prompt_version", "traceloop.prompt.version"),
+    ("prompt_version_name", "traceloop.prompt.version_name"),
+    ("prompt_version_hash", "traceloop.prompt.version_hash"),
+    ("prompt_template", "traceloop.prompt.template"),
+)
+_LLM_MARKERS = ("llm.request.type", "gen_ai.operation.name")
+
+
+@functools.cache
+def _prompt_values_as_text() -> bool:
+    """traceloop 0.38 records prompt values as they are; later lines as text."""
+    try:
+        major, minor = importlib.metadata.version("traceloop-sdk").split(".")[:2]
+        return (int(major), int(minor)) > (0, 38)
+    except Exception:
+        return True
+
+
+def _record_prompt(span: Span, ctx: Any) -> None:
+    """What ``Traceloop.set_prompt`` put in the context, on the LLM span starting now."""
+    attrs: Any = span._attributes
+    if not attrs or not any(m in attrs for m in _LLM_MARKERS):
+        return
+    as_text = _prompt_values_as_text()
+    for key, attr in _PROMPT_KEYS:
+        value = ctx.get(key)
+        if value is not None:
+            span.set_attribute(attr, str(value) if as_text else value)
+    variables = ctx.get("prompt_template_variables")
+    if isinstance(variables, dict):
+        for name, value in variables.items():
+            span.set_attribute(f"traceloop.prompt.template_variables.{name}", value)
+
+
 TRACER_NAME = "truefoundry_tracing"
 
 
@@ -124,11 +166,17 @@ class RootProcessor(SpanProcessor):
         agent = ctx.get(AGENT_KEY)
         if agent is not None and _ATTR_AGENT not in own:
             span.set_attribute(_ATTR_AGENT, agent)
+        conversation = ctx.get(CONVERSATION_KEY)
+        if conversation is not None:
+            span.set_attribute(_ATTR_CONVERSATION, str(conversation))
         assoc: Any = ctx.get(ASSOCIATION_KEY)
-        if assoc:
+        if assoc and isinstance(assoc, dict):
             for key, value in assoc.items():
                 span.set_attribute(_ATTR_ASSOC + key, value)
-        record_on_span_start(span, ctx)
+        if ctx.get(_PROMPT_MARKER) is not None:
+            _record_prompt(span, ctx)
+        for hook in _enrich.START_HOOKS:
+            hook(span, ctx)
         resource = self._p.resource
         if resource is not None and self._p.owns_provider:
             span._resource = resource  # new app_name/resource applies to spans started now
@@ -217,6 +265,13 @@ class Pipeline:
         self.trace_content = True
         self.enabled = True
         self.exporters: list[SpanExporter] = []
+        # Re-init: threads still delivering what the previous exporters held, with those
+        # processors and the function that reports what they lost.
+        self.retiring: list[
+            tuple[threading.Thread, Sequence[SpanProcessor], Callable[[], None]]
+        ] = []
+        # flush(): exporter id -> its answer count, when flush's deadline ran out on a request.
+        self._stalled: dict[int, int] = {}
 
     def ensure_provider(self, resource: Resource | None = None) -> TracerProvider:
         """Create (or join) the tracer provider the first time; later calls return it."""
@@ -274,24 +329,62 @@ class Pipeline:
             self.captures = tuple(c for c in self.captures if c is not capture)
 
     def swap(
-        self, delegates: Sequence[SpanProcessor], exporters: list[SpanExporter], timeout: float
+        self,
+        delegates: Sequence[SpanProcessor],
+        exporters: list[SpanExporter],
+        timeout: float,
+        on_retired: Callable[[Sequence[SpanProcessor]], None] | None = None,
     ) -> None:
-        """Make ``delegates`` receive spans from now on; retire the old ones in background."""
+        """Make ``delegates`` receive spans from now on; retire the old ones in background.
+
+        The old ones get ``timeout`` to deliver what they hold; ``on_retired(old)`` is called
+        when they are done. A ``shutdown()`` meanwhile waits for them within its own deadline.
+        """
         with self.lock:
             old = self.root.delegates
             self.root.delegates = tuple(delegates)
             self.exporters = exporters
-        if old:
-            threading.Thread(
-                target=_retire, args=(old, timeout), name="tfy-tracing-retire", daemon=True
-            ).start()
+            self._stalled = {}
+        if not old:
+            return
+
+        reported = threading.Event()
+
+        def finish() -> None:
+            if not reported.is_set():
+                reported.set()
+                if on_retired is not None:
+                    on_retired(old)
+
+        def retire() -> None:
+            _closing(_exporters_of(old))
+            done = _bounded(lambda: _retire(old, timeout), _exporters_of(old), timeout)
+            if not done:
+                _abandon(old)
+            finish()
+
+        worker = threading.Thread(target=retire, name="tfy-tracing-retire", daemon=True)
+        with self.lock:
+            self.retiring = [r for r in self.retiring if r[0].is_alive()]
+            self.retiring.append((worker, old, finish))
+        worker.start()
 
     def flush(self, timeout: float) -> bool:
-        return _bounded(lambda: self.root.force_flush(int(timeout * 1000)), self.exporters, timeout)
+        """Export what has ended; True only when every span handed over was accepted."""
+        exporters = list(self.exporters)
+        done = _bounded(lambda: self.root.force_flush(int(timeout * 1000)), exporters, timeout)
+        if not done:
+            # Remember which request the deadline ran out on: if it is still unanswered when
+            # shutdown() comes, shutdown gives up at once instead of waiting a second time.
+            self._stalled = {id(e): getattr(e, "answers", 0) for e in exporters if _stuck(e)}
+        settled = [getattr(e, "settled", None) for e in exporters]
+        return all([done, *(check() for check in settled if check is not None)])
 
     def after_fork(self) -> None:
         """In a forked child: forget exporter state copied from the parent (never resend it)."""
         self.lock = threading.RLock()
+        self.retiring = []
+        self._stalled = {}
         inline = [getattr(d, "span_exporter", None) for d in self.root.delegates]
         for exp in [*self.exporters, *inline]:
             reset = getattr(exp, "reset_after_fork", None)
@@ -299,23 +392,60 @@ class Pipeline:
                 reset()
 
     def shutdown(self, timeout: float) -> bool:
+        """Deliver within one deadline, ``timeout`` from now, shared with the processors
+        being retired by a re-``init()``; count what could not be delivered."""
+        deadline = time.monotonic() + timeout
         with self.lock:
             old = self.root.delegates
             exporters = self.exporters
             self.root.delegates = ()
             self.exporters = []
+            retiring, self.retiring = self.retiring, []
+            stalled, self._stalled = self._stalled, {}
+        _closing(exporters)
+        if stalled and all(
+            getattr(e, "answers", 0) == stalled.get(id(e)) for e in exporters if _stuck(e)
+        ):
+            timeout = 0.0  # flush() already waited out this deadline on the same request
         done = _bounded(lambda: _retire(old, timeout), exporters, timeout)
         if not done:
             _abandon(old)
-        return done
+        late = False
+        for worker, processors, finish in retiring:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():  # out of time: count what the old destination did not get
+                late = True
+                _abandon(processors)
+                finish()
+        return done and not late
+
+
+def _closing(exporters: Sequence[Any]) -> None:
+    for exp in exporters:
+        closing = getattr(exp, "closing", None)
+        if closing is not None:
+            closing()
+
+
+def _stuck(exporter: Any) -> bool:
+    return bool(getattr(exporter, "in_flight", False))
+
+
+def exporter_of(proc: Any) -> Any:
+    """The exporter behind one of our processors (batch or simple), or None."""
+    inner = getattr(proc, "_batch_processor", proc)
+    return getattr(inner, "_exporter", None) or getattr(proc, "span_exporter", None)
+
+
+def _exporters_of(processors: Sequence[SpanProcessor]) -> list[SpanExporter]:
+    return [e for e in map(exporter_of, processors) if e is not None]
 
 
 def _abandon(processors: Sequence[SpanProcessor]) -> None:
-    """Count as dropped what a timed-out shutdown left queued or in flight."""
+    """Count what a timed-out shutdown left queued (dropped) or in flight (unconfirmed)."""
     for proc in processors:
         inner = getattr(proc, "_batch_processor", proc)
-        exporter = getattr(inner, "_exporter", None) or getattr(proc, "span_exporter", None)
-        abandon = getattr(exporter, "abandon", None)
+        abandon = getattr(exporter_of(proc), "abandon", None)
         if abandon is None:
             continue
         queue: Any = getattr(inner, "_queue", None)
@@ -360,6 +490,11 @@ def _bounded(work: Callable[[], bool], exporters: list[SpanExporter], timeout: f
             logger.debug("truefoundry_tracing: flush failed", exc_info=True)
             result.append(False)
 
+    if timeout <= 0:
+        # Nothing to wait for: the processors stop where they are (what they hold is counted).
+        # Their deadline stays in the past, so nothing new is attempted.
+        threading.Thread(target=run, name="tfy-tracing-flush", daemon=True).start()
+        return False
     worker = threading.Thread(target=run, name="tfy-tracing-flush", daemon=True)
     worker.start()
     # Wake a little early: a busy machine can be late waking a thread, and the caller was
@@ -393,6 +528,19 @@ def make_processor(exporter: SpanExporter, *, batch: bool) -> SpanProcessor:
     if batch:
         return BatchSpanProcessor(exporter)
     return BatchSpanProcessor(exporter, schedule_delay_millis=50, max_export_batch_size=1)
+
+
+def user_processor(exporter: SpanExporter, *, batch: bool) -> SpanProcessor:
+    """The processor for an exporter the app passed to ``init(exporter=...)``.
+
+    With ``disable_batch`` it is OpenTelemetry's simple processor, as under
+    ``Traceloop.init``: the exporter has each span when the traced call returns, which test
+    suites written against traceloop rely on. Such an exporter is the app's own (an in-memory
+    one, usually); the OTLP exporter this library builds never runs on the app's thread.
+    """
+    if batch:
+        return make_processor(exporter, batch=True)
+    return SimpleSpanProcessor(exporter)
 
 
 def local_processor(exporter: SpanExporter) -> SpanProcessor:

@@ -11,12 +11,20 @@ with a preview.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
+import enum
+import functools
+import inspect
 import json
+import os
 import re
+import uuid
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
-__all__ = ["MAX_BYTES", "MAX_ITEMS", "MAX_STRING", "to_json"]
+__all__ = ["MAX_BYTES", "MAX_ITEMS", "MAX_STRING", "clip", "to_json"]
 
 #: Largest JSON text, in bytes of UTF-8, recorded for one input or output attribute.
 MAX_BYTES = 64 * 1024
@@ -26,6 +34,7 @@ MAX_STRING = 16 * 1024
 MAX_ITEMS = 100
 _MAX_DEPTH = 10
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _cut(text: str, limit: int) -> str:
@@ -35,25 +44,79 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _fallback(value: Any) -> Any:
+    """What JSON cannot encode, the way traceloop's encoder renders it (and a little more).
+
+    In order: bytes as their size, sets as lists, enums as their value, dates and times in ISO
+    8601, UUIDs, decimals and paths as text; then traceloop's order: dataclasses as dicts, the
+    object's ``to_json()``, a pydantic model's ``model_dump()``, ``dict()``, ``json()``. Last,
+    the object's own ``repr()`` when its class defines one, else the class name: never a
+    memory address, which would differ in every run.
+    """
     if isinstance(value, (bytes, bytearray, memoryview)):
         return f"<{len(value)} bytes>"
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):  # pydantic v2 models
-        try:
-            return dump(mode="json")
-        except Exception:
-            pass
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, decimal.Decimal, PurePath)):
+        return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         try:
             return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         except Exception:
             pass
-    if isinstance(value, (set, frozenset)):
-        return list(value)
+    for method in ("to_json", "model_dump", "dict", "json"):
+        rendered = _call_renderer(value, method)
+        if rendered is not _NOTHING:
+            return rendered
+        if method == "model_dump" and hasattr(value, "model_dump"):
+            break  # a pydantic v2 model: its dict() and json() only add deprecation warnings
+    return _last_resort(value)
+
+
+_NOTHING: Any = object()
+
+
+def _call_renderer(value: Any, method: str) -> Any:
+    fn = getattr(value, method, None)
+    if not callable(fn) or inspect.iscoroutinefunction(fn) or isinstance(value, type):
+        return _NOTHING
     try:
-        return _cut(repr(value), MAX_STRING)
+        if method == "model_dump":
+            try:
+                result = fn(mode="json")  # pydantic v2: dates and enums as JSON already
+            except TypeError:
+                result = fn()
+        else:
+            result = fn()
     except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
+        return _NOTHING
+    if inspect.iscoroutine(result):
+        result.close()
+        return _NOTHING
+    if method == "json" and isinstance(result, str):
+        try:
+            return json.loads(result)
+        except ValueError:
+            return result
+    return result
+
+
+def _last_resort(value: Any) -> str:
+    cls = type(value)
+    name = getattr(cls, "__qualname__", None) or cls.__name__
+    own_repr: Any = cls.__repr__
+    if own_repr is object.__repr__:
+        return name
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<unrepresentable {name}>"
+    if _ADDRESS.search(text):
+        return name
+    return _cut(text, MAX_STRING)
 
 
 def _walk(value: Any, depth: int, seen: set[int]) -> Any:
@@ -146,3 +209,61 @@ def to_json(value: Any, limit: int = MAX_BYTES) -> str:
             return out.decode("utf-8")
         preview_len = max(0, preview_len - (len(out) - limit) - 16)
     return '{"truncated": true}'
+
+
+_LIMIT_VAR = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+_limit_cache: tuple[object, int | None] = (None, None)
+
+
+def _raw_getter() -> Any:
+    """A cheap read of the variable: it is read twice per traced call, as traceloop does.
+
+    ``os.environ.get`` encodes the name and decodes the value on each call; on POSIX the
+    mapping keeps the raw bytes in a dict, which every change through ``os.environ`` updates.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name == "posix" and isinstance(data, dict):
+        return functools.partial(data.get, os.fsencode(_LIMIT_VAR))
+    return functools.partial(os.environ.get, _LIMIT_VAR)
+
+
+_read_limit = _raw_getter()
+
+
+def _length_limit() -> int | None:
+    """OpenTelemetry's attribute length limit, read on every call as traceloop does."""
+    global _limit_cache
+    raw = _read_limit()
+    if raw == _limit_cache[0]:
+        return _limit_cache[1]
+    limit: int | None = None
+    if raw:
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = None
+        if limit is not None and limit <= 0:
+            limit = None
+    _limit_cache = (raw, limit)
+    return limit
+
+
+def clip(text: str) -> str:
+    """Cut ``text`` to ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` characters when that is set.
+
+    The cut text may no longer be valid JSON: the limit is OpenTelemetry's, and traceloop
+    applies it to entity inputs and outputs the same way.
+
+    Example:
+        >>> import os
+        >>> os.environ["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"] = "5"
+        >>> clip('{"a": "long"}')
+        '{"a":'
+        >>> del os.environ["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"]
+        >>> clip('{"a": "long"}')
+        '{"a": "long"}'
+    """
+    limit = _length_limit()
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit]

@@ -18,9 +18,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._settings import Settings
+    from ._config import Settings
 
-__all__ = ["Hints", "Verdict", "classify_exception", "classify_status", "post"]
+__all__ = [
+    "Attempts",
+    "Hints",
+    "Verdict",
+    "classify_exception",
+    "classify_status",
+    "post",
+    "post_retrying",
+]
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 # A Retry-After longer than this is treated as this: a misconfigured proxy must not stall
@@ -37,9 +45,11 @@ class Hints:
     project_source: str = "TFY_TRACING_PROJECT"
     host_source: str = "TFY_HOST"
     has_key: bool = True
-    timeout_source: str = "the timeout setting (TFY_TRACING_TIMEOUT)"
+    timeout_source: str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT (seconds per request)"
     # The request's time limit in seconds, when one fixed limit applies (doctor's probe).
     timeout: float | None = None
+    # The fix for a 404, worded for the setting the URL came from (see _config._advice).
+    not_found: str = ""
 
     @classmethod
     def for_settings(
@@ -51,6 +61,8 @@ class Hints:
         argument").
         """
 
+        from ._config._advice import not_found_fix
+
         def label(option: str) -> str:
             return settings.source_label(option, argument(option) if argument else None)
 
@@ -60,6 +72,7 @@ class Hints:
             project_source=label("tracing_project"),
             host_source=label("endpoint" if settings.endpoint else "host"),
             has_key=settings.api_key is not None,
+            not_found=not_found_fix(settings, label(settings.destination_option)),
         )
 
 
@@ -108,6 +121,10 @@ class Verdict:
 
 
 KEPT = "Spans are kept and retried."
+UNANSWERED = (
+    "Those spans may have arrived: they are kept and retried, and count as unconfirmed rather "
+    "than lost (the collector may see them twice)."
+)
 DROPPED = "Those spans were dropped."
 
 
@@ -163,7 +180,8 @@ def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Ve
             f"404 from {url}: wrong path. TrueFoundry receives traces at "
             "<control-plane-url>/api/otel/v1/traces.",
             status,
-            action=f"Set {hints.host_source} to the control-plane URL alone "
+            action=hints.not_found
+            or f"Set {hints.host_source} to the control-plane URL alone "
             "(no /api/otel, no /api/tracing).",
             spans=DROPPED,
         )
@@ -280,7 +298,7 @@ def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
             action="Check that the URL is reachable from this machine (set HTTPS_PROXY and "
             f"NO_PROXY if you need a proxy); if the collector is only slow, raise "
             f"{hints.timeout_source}.",
-            spans=KEPT,
+            spans=UNANSWERED,
         )
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
         return Verdict(
@@ -337,3 +355,62 @@ def post(
     with contextlib.suppress(Exception):
         response.close()
     return classify_status(response.status_code, response.headers, hints)
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """The outcome of a request retried as the exporter retries: the last verdict, the
+    failed attempts before it, and the seconds from the first failure to the success.
+
+    Example:
+        >>> ok = Verdict("accepted", "200 from http://x/v1/traces: spans accepted.", 200)
+        >>> Attempts(ok).retries
+        0
+    """
+
+    verdict: Verdict
+    failures: tuple[Verdict, ...] = ()
+    cleared_after: float | None = None
+
+    @property
+    def retries(self) -> int:
+        """How many attempts failed before the last one."""
+        return len(self.failures)
+
+
+# Retried by a one-shot sender (doctor's probe): transient answers, not "nothing is there".
+_TRANSIENT = frozenset({"server_error", "rate_limited", "reset"})
+
+
+def post_retrying(
+    session: Any,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    hints: Hints,
+    *,
+    retries: int = 2,
+) -> Attempts:
+    """:func:`post`, retried with backoff after a transient failure (5xx, 429, reset),
+    ``retries`` times at most, all within ``timeout`` seconds. Never raises."""
+    deadline = time.monotonic() + timeout
+    failures: list[Verdict] = []
+    first_failure = 0.0
+    while True:
+        remaining = max(0.05, deadline - time.monotonic())
+        verdict = post(session, url, body, headers, remaining, hints)
+        if verdict.ok:
+            cleared = time.monotonic() - first_failure if failures else None
+            return Attempts(verdict, tuple(failures), cleared)
+        if not failures:
+            first_failure = time.monotonic()
+        if verdict.code not in _TRANSIENT or len(failures) >= retries:
+            return Attempts(verdict, tuple(failures))
+        delay = (
+            verdict.retry_after if verdict.retry_after is not None else 0.25 * 2 ** len(failures)
+        )
+        if time.monotonic() + delay >= deadline:
+            return Attempts(verdict, tuple(failures))
+        failures.append(verdict)
+        time.sleep(delay)

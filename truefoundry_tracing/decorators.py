@@ -22,13 +22,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, cast, overload
 
 from ._context import AGENT_KEY, ENTITY_PATH_KEY, FLAGS, WORKFLOW_KEY
 
-__all__ = ["agent", "task", "tool", "workflow"]
+__all__ = ["Decorate", "Decorator", "agent", "task", "tool", "workflow"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
+_M = TypeVar("_M", "classmethod[Any, Any, Any]", "staticmethod[Any, Any]")
 
 _KIND = "traceloop.span.kind"
 _NAME = "traceloop.entity.name"
@@ -48,7 +49,7 @@ class _Runtime:
         from opentelemetry import trace
         from opentelemetry.trace import Status, StatusCode
 
-        from ._serialize import to_json
+        from ._serialize import clip, to_json
 
         self.attach = context_api.attach
         self.detach = context_api.detach
@@ -66,6 +67,7 @@ class _Runtime:
         self.error = StatusCode.ERROR
         self.status = Status
         self.to_json = to_json
+        self.clip = clip
 
     def _bind_context_var(self, context_api: Any) -> None:
         """With OpenTelemetry's default runtime context, use its ContextVar directly.
@@ -128,21 +130,24 @@ class _Entity:
             attrs[_VERSION] = self.version
         kind = self.kind
         workflow = ctx.get(WORKFLOW_KEY)
-        starts_workflow = kind == "workflow" or (kind == "agent" and workflow is None)
+        # As traceloop 0.62: a workflow names itself; an agent inside a workflow keeps the
+        # workflow's name, and a bare agent leaves it unset (an agent is not a workflow).
+        starts_workflow = kind == "workflow"
         if starts_workflow:
             attrs[_WORKFLOW] = self.name
         elif workflow is not None:  # else the root processor adds it: one locked call more
             attrs[_WORKFLOW] = workflow
-        if kind in ("task", "tool"):
-            parent_path = ctx.get(ENTITY_PATH_KEY)
-            path = f"{parent_path}.{self.name}" if parent_path else self.name
-            attrs[_PATH] = path
+        # traceloop.entity.path is the path of the enclosing tasks and tools; a task or tool
+        # adds its own name for the spans inside it.
+        parent_path = ctx.get(ENTITY_PATH_KEY)
+        if parent_path is not None:
+            attrs[_PATH] = parent_path
         if kind == "agent":
             attrs["gen_ai.agent.name"] = self.name
         elif kind == "tool":
             attrs["gen_ai.tool.name"] = self.name
         if FLAGS.trace_content:
-            attrs[_INPUT] = rt.to_json({"args": args, "kwargs": kwargs})
+            attrs[_INPUT] = rt.clip(rt.to_json({"args": args, "kwargs": kwargs}))
         tracer = FLAGS.tracer or rt.global_tracer
         span = tracer.start_span(self.span_name, context=ctx, attributes=attrs)
         values = dict(ctx)
@@ -152,9 +157,7 @@ class _Entity:
         if kind == "agent":
             values[AGENT_KEY] = self.name
         if kind in ("task", "tool"):
-            values[ENTITY_PATH_KEY] = attrs[_PATH]
-        elif values.get(ENTITY_PATH_KEY) is not None:
-            values[ENTITY_PATH_KEY] = None
+            values[ENTITY_PATH_KEY] = f"{parent_path}.{self.name}" if parent_path else self.name
         return span, rt.context(values)
 
     @staticmethod
@@ -183,7 +186,7 @@ def _wrap_function(fn: Callable[..., Any], entity: _Entity) -> Callable[..., Any
             if inspect.isgenerator(result):  # a plain function that returns a generator
                 return _traced_generator(rt, span, ctx, result)
             if FLAGS.trace_content:
-                span.set_attribute(_OUTPUT, rt.to_json(result))
+                span.set_attribute(_OUTPUT, rt.clip(rt.to_json(result)))
         span.end()
         return result
 
@@ -201,7 +204,7 @@ def _wrap_coroutine(fn: Callable[..., Any], entity: _Entity) -> Callable[..., An
         try:
             result = await fn(*args, **kwargs)
             if FLAGS.trace_content and span.is_recording():
-                span.set_attribute(_OUTPUT, rt.to_json(result))
+                span.set_attribute(_OUTPUT, rt.clip(rt.to_json(result)))
             return result
         except BaseException as exc:
             entity.fail(rt, span, exc)
@@ -224,7 +227,7 @@ def _finish_generator(
         value: Any = items
         if count > len(items):
             value = [*items, f"… {count - len(items)} more items"]
-        attrs[_OUTPUT] = rt.to_json(value)
+        attrs[_OUTPUT] = rt.clip(rt.to_json(value))
     if closed_early:
         attrs["truefoundry.generator.closed_early"] = True
     span.set_attributes(attrs)
@@ -400,18 +403,56 @@ def _snake(text: str) -> str:
     return "".join(out)
 
 
-def _factory(kind: str) -> Any:
+class Decorate(Protocol):
+    """What a called decorator returns: it wraps a function and keeps its exact type."""
+
     @overload
-    def decorator(fn: F, /) -> F: ...
+    def __call__(self, fn: _F, /) -> _F: ...
     @overload
-    def decorator(
+    def __call__(self, fn: _M, /) -> _M: ...
+
+
+class Decorator(Protocol):
+    """The type of ``workflow``, ``task``, ``agent`` and ``tool``: bare or called.
+
+    A decorated function keeps its signature for type checkers: ``@task`` on
+    ``def f(x: int) -> str`` is still ``(x: int) -> str``, ``async`` functions stay coroutine
+    functions, and a class decorated with ``method_name=`` stays the class.
+
+    Example:
+        >>> from typing import assert_type
+        >>> from truefoundry_tracing import task
+        >>> @task(name="double")
+        ... def double(x: int) -> int:
+        ...     return 2 * x
+        >>> assert_type(double(2), int)
+        4
+    """
+
+    @overload
+    def __call__(self, fn: _F, /) -> _F: ...
+    @overload
+    def __call__(self, fn: _M, /) -> _M: ...
+    @overload
+    def __call__(
+        self,
         name: str | None = None,
         /,
         *,
         version: int | None = None,
         method_name: str | None = None,
-    ) -> Callable[[F], F]: ...
+    ) -> Decorate: ...
+    @overload
+    def __call__(
+        self,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        method_name: str | None = None,
+    ) -> Decorate: ...
 
+
+def _factory(kind: str, doc: str) -> Decorator:
     def decorator(
         fn_or_name: Any = None,
         /,
@@ -423,34 +464,35 @@ def _factory(kind: str) -> Any:
         if isinstance(fn_or_name, str):
             name, fn_or_name = fn_or_name, None
         if fn_or_name is not None:
-            if isinstance(fn_or_name, type):
-                if method_name is None:
-                    raise TypeError(
-                        f"@{kind} on a class needs method_name=, e.g. @{kind}(method_name='run')."
-                    )
-                return _decorate_class(fn_or_name, kind, name, version, method_name)
-            if not callable(fn_or_name) and not isinstance(fn_or_name, (classmethod, staticmethod)):
+            if not isinstance(fn_or_name, type) and not (
+                callable(fn_or_name) or isinstance(fn_or_name, (classmethod, staticmethod))
+            ):
                 raise TypeError(
                     f"@{kind} decorates functions and classes, not {type(fn_or_name).__name__}."
                 )
-            return _decorate(fn_or_name, kind, name, version)
+            return _apply(fn_or_name, kind, name, version, method_name)
+        return lambda fn: _apply(fn, kind, name, version, method_name)
 
-        def apply(fn: Any) -> Any:
-            if isinstance(fn, type):
-                if method_name is None:
-                    raise TypeError(
-                        f"@{kind} on a class needs method_name=, e.g. @{kind}(method_name='run')."
-                    )
-                return _decorate_class(fn, kind, name, version, method_name)
-            return _decorate(fn, kind, name, version)
-
-        return apply
-
-    return decorator
+    decorator.__name__ = decorator.__qualname__ = kind
+    decorator.__doc__ = doc
+    return cast(Decorator, decorator)
 
 
-workflow = _factory("workflow")
-workflow.__doc__ = """Trace a function as a workflow: the root of a trace, naming every span inside.
+def _apply(
+    fn: Any, kind: str, name: str | None, version: int | None, method_name: str | None
+) -> Any:
+    if isinstance(fn, type):
+        if method_name is None:
+            raise TypeError(
+                f"@{kind} on a class needs method_name=, e.g. @{kind}(method_name='run')."
+            )
+        return _decorate_class(fn, kind, name, version, method_name)
+    return _decorate(fn, kind, name, version)
+
+
+workflow: Decorator = _factory(
+    "workflow",
+    """Trace a function as a workflow: the root of a trace, naming every span inside.
 
 Usable bare or called, on functions, methods, async functions, generators and async generators.
 
@@ -464,9 +506,11 @@ Example:
     ...     return fetch(q)
     >>> answer("hi")
     'HI'
-"""
-task = _factory("task")
-task.__doc__ = """Trace a function as a task: one step of a workflow.
+""",
+)
+task: Decorator = _factory(
+    "task",
+    """Trace a function as a task: one step of a workflow.
 
 Example:
     >>> from truefoundry_tracing import task
@@ -475,9 +519,11 @@ Example:
     ...     return text[:10]
     >>> summarize("a long text here")
     'a long tex'
-"""
-agent = _factory("agent")
-agent.__doc__ = """Trace a function as an agent: an autonomous unit that calls tools.
+""",
+)
+agent: Decorator = _factory(
+    "agent",
+    """Trace a function as an agent: an autonomous unit that calls tools.
 
 Example:
     >>> from truefoundry_tracing import agent, tool
@@ -489,9 +535,11 @@ Example:
     ...     return add(2, 3)
     >>> calculator()
     5
-"""
-tool = _factory("tool")
-tool.__doc__ = """Trace a function as a tool an agent calls.
+""",
+)
+tool: Decorator = _factory(
+    "tool",
+    """Trace a function as a tool an agent calls.
 
 Example:
     >>> from truefoundry_tracing import tool
@@ -500,4 +548,5 @@ Example:
     ...     return f"sunny in {city}"
     >>> weather("Paris")
     'sunny in Paris'
-"""
+""",
+)

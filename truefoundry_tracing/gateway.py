@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigError, MissingDependencyError
+from ._config._gateway import GATEWAY_PATH, GATEWAY_URL_ENV
+from ._errors import MissingDependencyError
 from ._gateway import (
     METADATA_HEADER,
     TRACE_ID_KEY,
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     import httpx
     import openai
 
-    from ._settings import Settings
-
 __all__ = [
     "GATEWAY_PATH",
     "GATEWAY_URL_ENV",
@@ -64,11 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("truefoundry_tracing")
-
-#: Environment variable naming the gateway's OpenAI-compatible base URL.
-GATEWAY_URL_ENV = "TFY_GATEWAY_URL"
-#: Path of the gateway's OpenAI-compatible API under the control-plane URL.
-GATEWAY_PATH = "/api/llm"
 
 
 class _RequestHook:
@@ -126,67 +119,12 @@ def _fixed(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return check_metadata(metadata, "metadata") if metadata is not None else {}
 
 
-def _loopback(host: str | None) -> bool:
-    from ._settings import _loopback as loopback
-
-    return loopback(host)
-
-
-def _settings() -> Settings:
-    from . import _api
-    from ._settings import resolve
-
-    return _api._settings or resolve(env=_api._effective_env())
-
-
 def _target(base_url: str | None, api_key: str | None) -> tuple[str, str]:
     """The gateway URL and key, from arguments, init()'s settings and the environment."""
     from . import _api
-    from ._settings import AUTH_HEADER, _check_header_value, _check_url, _Env
+    from ._config._gateway import gateway_target
 
-    settings: Settings | None = None
-    if base_url is not None:
-        url, source = base_url, "base_url"
-    else:
-        env_url = _Env(_api._effective_env()).get(GATEWAY_URL_ENV)
-        if env_url is not None:
-            url, source = env_url, GATEWAY_URL_ENV
-        else:
-            settings = _settings()
-            if not settings.host:
-                raise ConfigError(
-                    "the gateway's URL is not set; pass base_url=..., set TFY_GATEWAY_URL to "
-                    "its OpenAI-compatible URL, or set TFY_HOST to your TrueFoundry "
-                    "control-plane URL (the gateway is then <TFY_HOST>/api/llm)."
-                )
-            url = settings.host + GATEWAY_PATH
-            source = settings.sources.get("host", "host")
-            source = "the host argument of init()" if source == "argument" else source
-    url = _check_url(url, source).rstrip("/")
-
-    key = api_key.strip() if api_key is not None else ""
-    key_source = "the api_key argument"
-    if not key:
-        settings = settings or _settings()
-        key = settings.api_key or ""
-        key_source = settings.sources.get("api_key", "TFY_API_KEY")
-    if not key:
-        raise ConfigError(
-            "no API key for the gateway; pass api_key=..., or set TFY_API_KEY to a TrueFoundry "
-            "API key (Settings > API keys in TrueFoundry)."
-        )
-    _check_header_value(AUTH_HEADER, key, key_source)
-
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "http" and not _loopback(parts.hostname):
-        settings = settings or _settings()
-        if not settings.allow_insecure:
-            raise ConfigError(
-                f"refusing to send the API key over plain http to {parts.hostname}: anyone on "
-                "the network could read it. Use an https:// gateway URL, or set "
-                "TFY_TRACING_ALLOW_INSECURE=true if the network is trusted."
-            )
-    return url, key
+    return gateway_target(base_url, api_key, lambda: _api._settings, _api._effective_env())
 
 
 def _prepare(

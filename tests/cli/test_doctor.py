@@ -87,7 +87,7 @@ def test_json_document(configured: OTLPReceiver) -> None:
     [
         (401, "unauthorized", ["key rejected (401)", "Check TFY_API_KEY"]),
         (403, "forbidden", ["(403)", "Check TFY_TRACING_PROJECT"]),
-        (404, "not_found", ["wrong path (404)", "/api/otel/v1/traces", "no /api/tracing"]),
+        (404, "not_found", ["wrong path (404)", "/api/otel/v1/traces", "control-plane URL alone"]),
         (413, "too_large", ["(413)", "too large"]),
         (500, "server_error", ["server error (5xx)", "500 from", "administrator"]),
         (503, "server_error", ["server error (5xx)", "503 from"]),
@@ -112,7 +112,7 @@ def test_http_status_verdicts(
     [
         (401, "Check TFY_API_KEY: it must be a valid TrueFoundry API key."),
         (403, "Check TFY_TRACING_PROJECT and the key's permissions on that project."),
-        (404, "Set TFY_HOST to the control-plane URL alone (no /api/otel, no /api/tracing)."),
+        (404, "Check that TFY_HOST is the control-plane URL alone, where the control-plane URL"),
         (413, "Send smaller requests with disable_batch=True"),
         (429, "If this persists, lower the sample rate (TFY_TRACING_SAMPLE_RATE)"),
         (500, "If this persists, contact your TrueFoundry administrator."),
@@ -145,7 +145,7 @@ def test_settings_named_in_the_action_are_the_ones_in_force(
     assert doc["action"] == "Check TRACELOOP_HEADERS: it must be a valid TrueFoundry API key."
     receiver.respond_with(404)
     _, doc = doctor_json("--host", receiver.url)
-    assert doc["action"].startswith("Set --host to the control-plane URL alone")
+    assert doc["action"].startswith("Check that --host is the control-plane URL alone")
 
 
 def test_404_shows_the_wrong_url_that_was_used(
@@ -278,7 +278,8 @@ def test_no_destination_and_bad_configuration_are_not_accepted(
     code, doc = doctor_json()
     assert (code, doc["verdict"]) == (1, "config_error")
     assert "TFY_HOST" in doc["message"] and "https://" in doc["message"]
-    assert doc["action"].startswith("Fix the setting this message names")
+    assert doc["action"].startswith("Fix TFY_HOST as the message says")
+    assert doc["settings"]["destination"]["value"] == "none"  # what init() would do
 
     monkeypatch.setenv("TFY_HOST", "http://tfy.example.com")
     monkeypatch.setenv("TFY_API_KEY", KEY)
@@ -326,3 +327,174 @@ def test_every_verdict_has_a_title_and_a_troubleshooting_section() -> None:
     assert documented <= set(TITLES)
     assert set(TITLES) <= documented
     assert {TITLES[code] for code in TITLES} <= headings
+
+
+# --------------------------------------------------------------------------------------------
+# advice that fixes the problem: apply what doctor says, run it again, reach a green verdict
+# --------------------------------------------------------------------------------------------
+
+# "Set <setting> to <value>: why." or "Set <setting> to <value>." (a URL may hold ':')
+FIX = re.compile(r"^Set (\S+) to (\S+?)[:.](?:\s|$)")
+
+
+@pytest.fixture
+def truefoundry() -> Iterator[OTLPReceiver]:
+    """A local collector answering like TrueFoundry: traces only at /api/otel/v1/traces."""
+    with OTLPReceiver(paths=(TFY_PATH,)) as receiver:
+        yield receiver
+
+
+def apply_advice(
+    doc: dict[str, Any], args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """Do what the ``action`` of a doctor --json document says; return (setting, value)."""
+    match = FIX.match(doc["action"])
+    assert match, f"no value to set in the advice: {doc['action']!r}"
+    setting, value = match.groups()
+    if setting.startswith("--"):
+        args[args.index(setting) + 1] = value
+    else:
+        monkeypatch.setenv(setting, value)
+    return setting, value
+
+
+ADVICE_CASES = [
+    # (variables, command-line arguments, verdict before, setting the advice names, value)
+    ({"TRACELOOP_BASE_URL": "{url}"}, [], "not_found", "TRACELOOP_BASE_URL", "{url}/api/otel"),
+    (
+        {"TRACELOOP_BASE_URL": "{url}/api/tracing"},
+        [],
+        "not_found",
+        "TRACELOOP_BASE_URL",
+        "{url}/api/otel",
+    ),
+    (
+        {"TRACELOOP_BASE_URL": "{url}/tfy/api/otel"},
+        [],
+        "not_found",
+        "TRACELOOP_BASE_URL",
+        "{url}/api/otel",
+    ),
+    ({"TFY_HOST": "{url}/api/tracing"}, [], "not_found", "TFY_HOST", "{url}"),
+    ({"TFY_BASE_URL": "{url}/tfy/"}, [], "not_found", "TFY_BASE_URL", "{url}"),
+    ({}, ["--host", "{url}/tfy"], "not_found", "--host", "{url}"),
+    (
+        {"TFY_TRACING_ENDPOINT": "{url}"},
+        [],
+        "not_found",
+        "TFY_TRACING_ENDPOINT",
+        "{url}/api/otel/v1/traces",
+    ),
+    ({}, ["--endpoint", "{url}/otel"], "not_found", "--endpoint", "{url}/api/otel/v1/traces"),
+    # No scheme: loopback gets http://, which the local collector speaks.
+    ({"TFY_HOST": "{bare}"}, [], "config_error", "TFY_HOST", "http://{bare}"),
+    (
+        {"TRACELOOP_BASE_URL": "localhost:{port}/api/otel"},
+        [],
+        "config_error",
+        "TRACELOOP_BASE_URL",
+        "http://localhost:{port}/api/otel",
+    ),
+    ({}, ["--host", "{bare}"], "config_error", "--host", "http://{bare}"),
+]
+
+
+@pytest.mark.parametrize(("env", "args", "verdict", "setting", "value"), ADVICE_CASES)
+def test_applying_the_advice_gives_a_green_verdict(
+    truefoundry: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    args: list[str],
+    verdict: str,
+    setting: str,
+    value: str,
+) -> None:
+    url = truefoundry.url
+    fill = {"url": url, "bare": url.removeprefix("http://"), "port": url.rsplit(":", 1)[1]}
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    for name, raw in env.items():
+        monkeypatch.setenv(name, raw.format(**fill))
+    argv = [arg.format(**fill) for arg in args]
+
+    code, doc = doctor_json(*argv)
+    assert (code, doc["verdict"]) == (1, verdict), doc["message"]
+    assert apply_advice(doc, argv, monkeypatch) == (setting, value.format(**fill))
+
+    code, doc = doctor_json(*argv)
+    assert (code, doc["verdict"]) == (0, "accepted"), doc["message"]
+    assert truefoundry.requests[-1].path == TFY_PATH
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"TRACELOOP_BASE_URL": "{url}"}, "TRACELOOP_BASE_URL"),
+        ({"TFY_HOST": "{url}/api/tracing"}, "TFY_HOST"),
+        ({"TFY_TRACING_ENDPOINT": "{url}/otel"}, "TFY_TRACING_ENDPOINT"),
+    ],
+)
+def test_the_exporters_404_warning_gives_the_same_kind_of_advice(
+    truefoundry: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], setting: str
+) -> None:
+    """What init()'s exporter says after a 404 names the setting in force and a new value."""
+    import truefoundry_tracing as tt
+
+    for name, raw in env.items():
+        monkeypatch.setenv(name, raw.format(url=truefoundry.url))
+    status = tt.init("advice-app", api_key=KEY, disable_batch=True, console=False)
+
+    @tt.workflow(name="advice")
+    def run() -> None:
+        pass
+
+    run()
+    tt.flush(timeout=2)
+    assert status.last_error is not None
+    assert f"Set {setting} to " in status.last_error
+    assert "control-plane URL alone (no /api/otel" not in status.last_error
+    assert status.traces_url is not None
+    suggested = status.last_error.split(f"Set {setting} to ", 1)[1].split(" ", 1)[0]
+    assert status.traces_url.rstrip(".:") not in suggested  # never the URL that failed
+
+
+def test_a_host_at_the_right_path_is_not_told_to_change_it(
+    truefoundry: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 404 at <host>/api/otel/v1/traces: no value to set would fix it, so none is given."""
+    monkeypatch.setenv("TFY_HOST", truefoundry.url)
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    truefoundry.respond_with(404)
+    code, doc = doctor_json()
+    assert (code, doc["verdict"]) == (1, "not_found")
+    assert doc["action"].startswith("Check that TFY_HOST is the control-plane URL alone")
+    assert not FIX.match(doc["action"])
+
+
+def test_a_bad_variable_is_the_same_error_init_logs_and_traces_go_nowhere(
+    truefoundry: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import truefoundry_tracing as tt
+
+    bare = truefoundry.url.removeprefix("http://")
+    monkeypatch.setenv("TFY_HOST", bare)
+    monkeypatch.setenv("TFY_API_KEY", KEY)
+    code, doc = doctor_json()
+    assert (code, doc["verdict"]) == (1, "config_error")
+    assert doc["action"] == f"Set TFY_HOST to http://{bare}."
+    assert doc["settings"]["destination"]["value"] == "none"
+
+    caplog.set_level(logging.ERROR, logger="truefoundry_tracing")
+    status = tt.init("bad-env-app")  # the app runs
+    assert status.destination == "none" and status.traces_url is None
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == f"truefoundry_tracing: {doc['message']}"
+    assert KEY not in record.getMessage()
+
+    monkeypatch.setenv("TFY_TRACING_STRICT", "true")
+    code, doc = doctor_json()
+    assert (code, doc["verdict"]) == (1, "config_error")
+    assert doc["action"] == f"Set TFY_HOST to http://{bare}."
+    with pytest.raises(tt.ConfigError, match="TFY_HOST"):
+        tt.init("bad-env-app")

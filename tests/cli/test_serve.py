@@ -130,7 +130,7 @@ def otlp_json(trace_id: str = TRACE_HEX, app: str = "json-app") -> bytes:
 
 
 def assert_still_serving(server: LocalServer) -> None:
-    status, _, _ = request(server.url + "/v1/traces", otlp_json(), "application/json")
+    status, _, _ = request(server.url + "/api/otel/v1/traces", otlp_json(), "application/json")
     assert status == 200
     assert get_json(server.url + "/api/traces")["traces"]
 
@@ -141,7 +141,7 @@ def assert_still_serving(server: LocalServer) -> None:
 def test_sdk_protobuf_export_is_stored_and_printed(
     serve: LocalServer, serve_out: io.StringIO
 ) -> None:
-    trace_id = export_with_sdk(serve.url + "/v1/traces", fail_child=True)
+    trace_id = export_with_sdk(serve.url + "/api/otel/v1/traces", fail_child=True)
     (summary,) = get_json(serve.url + "/api/traces")["traces"]
     assert summary["trace_id"] == trace_id
     assert (summary["root_name"], summary["app"]) == ("checkout", "sdk-app")
@@ -167,7 +167,7 @@ def test_otlp_json_at_the_truefoundry_path(serve: LocalServer) -> None:
 
 def test_retried_batch_is_not_duplicated(serve: LocalServer) -> None:
     for _ in range(3):
-        assert request(serve.url + "/v1/traces", otlp_json(), "application/json")[0] == 200
+        assert request(serve.url + "/api/otel/v1/traces", otlp_json(), "application/json")[0] == 200
     (summary,) = get_json(serve.url + "/api/traces")["traces"]
     assert summary["span_count"] == 2
 
@@ -236,15 +236,15 @@ def test_init_pointed_at_serve_with_tfy_host(
 def test_spans_survive_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with LocalServer(data, port=0) as first:
-        first_id = export_with_sdk(first.url + "/v1/traces", app="before")
-        request(first.url + "/v1/traces", otlp_json(), "application/json")
+        first_id = export_with_sdk(first.url + "/api/otel/v1/traces", app="before")
+        request(first.url + "/api/otel/v1/traces", otlp_json(), "application/json")
     with LocalServer(data, port=0) as second:
         listed = {t["trace_id"]: t for t in get_json(second.url + "/api/traces")["traces"]}
         assert set(listed) == {first_id, TRACE_HEX}
         assert listed[first_id]["span_count"] == 2
         doc = get_json(f"{second.url}/api/traces/{first_id}")
         assert [s["name"] for s in doc["spans"]] == ["checkout", "charge"]
-        third_id = export_with_sdk(second.url + "/v1/traces", app="after")
+        third_id = export_with_sdk(second.url + "/api/otel/v1/traces", app="after")
         traces = get_json(second.url + "/api/traces")["traces"]
         assert traces[0]["trace_id"] == third_id
         assert len(traces) == 3
@@ -257,14 +257,14 @@ def test_missing_headers_are_reported_once_and_counted(
     serve: LocalServer, serve_out: io.StringIO
 ) -> None:
     for _ in range(2):
-        assert request(serve.url + "/v1/traces", otlp_json(), "application/json")[0] == 200
+        assert request(serve.url + "/api/otel/v1/traces", otlp_json(), "application/json")[0] == 200
     text = serve_out.getvalue()
     assert text.count("without an Authorization header; TrueFoundry would answer 401") == 1
     assert text.count("without a TFY-Tracing-Project header") == 1
     status = get_json(serve.url + "/api/status")
     assert (status["missing_authorization"], status["missing_project"]) == (2, 2)
     request(
-        serve.url + "/v1/traces",
+        serve.url + "/api/otel/v1/traces",
         otlp_json(),
         "application/json",
         {"Authorization": "Token abc", "TFY-Tracing-Project": "a:b"},
@@ -293,13 +293,55 @@ def test_sdk_exporter_with_headers_against_require_key(tmp_path: Path) -> None:
     with LocalServer(tmp_path, port=0, require_key=KEY) as server:
         provider = TracerProvider()
         exporter = OTLPSpanExporter(
-            endpoint=server.url + "/v1/traces", headers={"Authorization": f"Bearer {KEY}"}
+            endpoint=server.url + "/api/otel/v1/traces", headers={"Authorization": f"Bearer {KEY}"}
         )
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         with provider.get_tracer("t").start_as_current_span("authorized"):
             pass
         provider.shutdown()
         assert [t.root_name for t in server.store.traces()] == ["authorized"]
+
+
+# -- the path TrueFoundry answers at ----------------------------------------------------------
+
+
+def test_export_to_another_path_gets_404_naming_the_setting_then_the_advice_works(
+    serve: LocalServer, serve_out: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What an OpenTelemetry exporter does with OTEL_EXPORTER_OTLP_ENDPOINT=<serve's URL>: it
+    # appends /v1/traces, where TrueFoundry does not answer. serve must not accept it either.
+    for _ in range(2):
+        status, _, body = request(serve.url + "/v1/traces", otlp_json(), "application/json")
+        assert status == 404
+    advice = body.decode()
+    assert f"TFY_HOST={serve.url} (truefoundry_tracing)" in advice
+    assert f"TRACELOOP_BASE_URL={serve.url}/api/otel (traceloop)" in advice
+    assert f"OTEL_EXPORTER_OTLP_ENDPOINT={serve.url}/api/otel" in advice
+    assert serve.store.version() == 0
+    lines = [line for line in serve_out.getvalue().splitlines() if "/v1/traces" in line]
+    assert len(lines) == 1 and lines[0].startswith("! a trace export was POSTed to /v1/traces")
+    assert get_json(serve.url + "/api/status")["wrong_path"] == 2
+
+    # Each piece of advice, applied, delivers.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", serve.url + "/api/otel")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
+    provider.get_tracer("t").start_span("via-otel-endpoint").end()
+    provider.shutdown()
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    for name, value in (("TRACELOOP_BASE_URL", "/api/otel"), ("TFY_HOST", "")):
+        monkeypatch.setenv(name, serve.url + value)
+        status_ = tt.init("advised", disable_batch=True, timeout=3, console=False)
+        assert status_.traces_url == serve.url + "/api/otel/v1/traces"
+        workflow(name=f"via-{name}")(lambda: None)()
+        assert tt.flush(3)
+        monkeypatch.delenv(name)
+    names = {t.root_name for t in serve.store.traces()}
+    assert names == {
+        "via-otel-endpoint",
+        "via-TRACELOOP_BASE_URL.workflow",
+        "via-TFY_HOST.workflow",
+    }
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -338,7 +380,7 @@ def raw_exchange(server: LocalServer, payload: bytes) -> bytes:
 def test_malformed_bodies_get_4xx_and_serving_goes_on(
     serve: LocalServer, body: bytes, content_type: str, status: int
 ) -> None:
-    got, _, answer = request(serve.url + "/v1/traces", body, content_type)
+    got, _, answer = request(serve.url + "/api/otel/v1/traces", body, content_type)
     assert got == status, answer
     assert serve.store.version() == 0
     assert_still_serving(serve)
@@ -351,7 +393,7 @@ def test_truncated_sdk_protobuf_gets_400(serve: LocalServer) -> None:
     span = provider.get_tracer("t").start_span("whole")
     span.end()
     body = encode_spans([span]).SerializeToString()  # type: ignore[list-item]
-    got, _, answer = request(serve.url + "/v1/traces", body[: len(body) // 2])
+    got, _, answer = request(serve.url + "/api/otel/v1/traces", body[: len(body) // 2])
     assert got == 400 and b"invalid OTLP protobuf" in answer
     assert_still_serving(serve)
 
@@ -359,13 +401,13 @@ def test_truncated_sdk_protobuf_gets_400(serve: LocalServer) -> None:
 def test_fifty_megabyte_body_is_refused(serve: LocalServer) -> None:
     size = 50 * 1024 * 1024
     head = (
-        f"POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: {PROTOBUF}\r\n"
+        f"POST /api/otel/v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: {PROTOBUF}\r\n"
         f"Content-Length: {size}\r\n\r\n"
     ).encode()
     answer = raw_exchange(serve, head + b"\0" * (1024 * 1024))
     assert answer.startswith(b"HTTP/1.1 413 ")
     chunked = (
-        f"POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: {PROTOBUF}\r\n"
+        f"POST /api/otel/v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: {PROTOBUF}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode() + (b"%x\r\n" % (1024 * 1024) + b"\0" * (1024 * 1024) + b"\r\n") * 50
     assert raw_exchange(serve, chunked).startswith(b"HTTP/1.1 413 ")
@@ -383,7 +425,7 @@ def test_garbage_on_the_socket_does_not_stop_it(serve: LocalServer) -> None:
 @given(body=st.binary(max_size=300), as_json=st.booleans())
 def test_random_bodies_get_a_2xx_or_4xx(serve: LocalServer, body: bytes, as_json: bool) -> None:
     content_type = "application/json" if as_json else PROTOBUF
-    status, _, _ = request(serve.url + "/v1/traces", body, content_type)
+    status, _, _ = request(serve.url + "/api/otel/v1/traces", body, content_type)
     assert status == 200 or 400 <= status < 500
 
 
@@ -398,6 +440,19 @@ def test_web_routes_refuse_foreign_hosts_and_unknown_paths(serve: LocalServer) -
     assert request(serve.url + "/nothing-here")[0] == 404
     assert request(serve.url + "/api/traces", b"x", "text/plain", method="POST")[0] == 404
     assert serve.store.version() == 0
+
+
+def test_the_cli_does_not_load_the_testing_toolkit() -> None:
+    code = (
+        "import sys, truefoundry_tracing.cli as c, truefoundry_tracing.cli._serve, "
+        "truefoundry_tracing.cli._web, truefoundry_tracing.cli._show, "
+        "truefoundry_tracing.cli._doctor\n"
+        "print(sorted(m for m in sys.modules if m.startswith('truefoundry_tracing.testing')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 # -- the command itself -------------------------------------------------------------------------
@@ -423,7 +478,7 @@ def start_cli(data: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()
-    match = re.search(r"at (http://127\.0\.0\.1:\d+)/v1/traces", first)
+    match = re.search(r"at (http://127\.0\.0\.1:\d+)/api/otel/v1/traces", first)
     assert match, first
     return proc, match.group(1)
 
@@ -439,7 +494,7 @@ def test_cli_serve_restart_and_show(tmp_path: Path) -> None:
     data = tmp_path / "store"
     proc, url = start_cli(data)
     try:
-        trace_id = export_with_sdk(url + "/v1/traces", app="cli-app")
+        trace_id = export_with_sdk(url + "/api/otel/v1/traces", app="cli-app")
     finally:
         out = stop_cli(proc)
     assert f"trace {trace_id}  app=cli-app  spans=2" in out
@@ -475,7 +530,9 @@ def test_cli_serve_warns_when_not_on_loopback(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
-    lines = [proc.stdout.readline() for _ in range(6)]
+    lines = [proc.stdout.readline()]
+    while lines[-1] and "Press Ctrl-C" not in lines[-1]:  # the whole banner, then stop
+        lines.append(proc.stdout.readline())
     out = stop_cli(proc)
     assert any(
         "not loopback: anyone who can reach this port can read" in line for line in [*lines, out]

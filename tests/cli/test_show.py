@@ -72,7 +72,7 @@ def post_json(url: str, trace_id: str, names: tuple[str, str], app: str = "show-
         ]
     }
     req = urllib.request.Request(
-        url + "/v1/traces",
+        url + "/api/otel/v1/traces",
         data=json.dumps(doc).encode(),
         headers={"Content-Type": "application/json"},
     )

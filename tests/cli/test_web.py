@@ -157,7 +157,7 @@ def test_viewer_list_waterfall_and_llm_chat(
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-    send_error_trace(serve.url + "/v1/traces")
+    send_error_trace(serve.url + "/api/otel/v1/traces")
     monkeypatch.setenv("TFY_HOST", serve.url)
     monkeypatch.setenv("TFY_API_KEY", "tfy-local-key-for-the-viewer")
     monkeypatch.setenv("TFY_TRACING_PROJECT", "tenant:tracing-project:support")

@@ -28,6 +28,8 @@ USER: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "What is the weather in Paris?"}
 ]
 WEATHER_CALL = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
+AUTH = {"Authorization": "Bearer test-key"}
+WITH_USAGE: Any = {"include_usage": True}
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def raw_request(
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers={**AUTH, **(headers or {})})
         resp = conn.getresponse()
         data = resp.read()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, json.loads(data)
@@ -139,7 +141,11 @@ def test_chat_streaming_reassembles_scripted_text(
 ) -> None:
     text = "The weather in Paris is sunny and 24 degrees."
     server.reply(text)
-    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=USER, stream=True, stream_options=WITH_USAGE
+        )
+    )
     with_choices = [c for c in chunks if c.choices]
     assert with_choices[0].choices[0].delta.role == "assistant"
     pieces = [c.choices[0].delta.content for c in with_choices if c.choices[0].delta.content]
@@ -155,30 +161,38 @@ def test_chat_streaming_reassembles_scripted_text(
     assert usage_chunk.usage.prompt_tokens == count_tokens("What is the weather in Paris?")
 
 
-def test_stream_usage_chunk_only_when_asked_if_server_default_is_off(
-    client: openai.OpenAI,
-) -> None:
-    with (
-        FakeLLMServer(stream_usage=False) as quiet,
-        openai.OpenAI(base_url=quiet.base_url, api_key="k", max_retries=0) as cli,
-    ):
-        plain = list(cli.chat.completions.create(model="m", messages=USER, stream=True))
-        assert all(c.choices and c.usage is None for c in plain)
-        asked = list(
-            cli.chat.completions.create(
-                model="m", messages=USER, stream=True, stream_options={"include_usage": True}
-            )
+def test_stream_usage_chunk_only_when_asked_like_openai(client: openai.OpenAI) -> None:
+    plain = list(client.chat.completions.create(model="m", messages=USER, stream=True))
+    assert all(c.choices and c.usage is None for c in plain)
+    asked = list(
+        client.chat.completions.create(
+            model="m", messages=USER, stream=True, stream_options={"include_usage": True}
         )
-        assert asked[-1].choices == [] and asked[-1].usage is not None
-        assert asked[-1].usage.total_tokens > 0
+    )
+    assert asked[-1].choices == [] and asked[-1].usage is not None
+    assert asked[-1].usage.total_tokens > 0
+    legacy = list(client.completions.create(model="m", prompt="Say hi", stream=True))
+    assert all(c.choices and c.usage is None for c in legacy)
+
+
+def test_stream_usage_forced_like_a_gateway_that_always_sends_it() -> None:
+    with (
+        FakeLLMServer(stream_usage=True) as gateway,
+        openai.OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0) as cli,
+    ):
+        chunks = list(cli.chat.completions.create(model="m", messages=USER, stream=True))
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        assert chunks[-1].usage.prompt_tokens == count_tokens(USER[0]["content"])  # type: ignore[typeddict-item]
 
 
 def test_raw_sse_wire_format(server: FakeLLMServer) -> None:
     server.reply("a b")
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    body = json.dumps({"model": "m", "messages": USER, "stream": True})
-    conn.request("POST", "/v1/chat/completions", body=body)
+    body = json.dumps(
+        {"model": "m", "messages": USER, "stream": True, "stream_options": WITH_USAGE}
+    )
+    conn.request("POST", "/v1/chat/completions", body=body, headers=AUTH)
     resp = conn.getresponse()
     assert resp.status == 200
     assert resp.getheader("Content-Type", "").startswith("text/event-stream")
@@ -272,7 +286,11 @@ def test_legacy_completions(server: FakeLLMServer, client: openai.OpenAI) -> Non
     assert done.usage is not None and done.usage.prompt_tokens == 2
 
     server.reply("Hi there, friend")
-    chunks = list(client.completions.create(model="m", prompt="Say hi", stream=True))
+    chunks = list(
+        client.completions.create(
+            model="m", prompt="Say hi", stream=True, stream_options=WITH_USAGE
+        )
+    )
     assert "".join(c.choices[0].text for c in chunks if c.choices) == "Hi there, friend"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
@@ -480,18 +498,74 @@ def test_bad_request_does_not_consume_a_scripted_reply(
 def test_unknown_path_and_wrong_method(server: FakeLLMServer, client: openai.OpenAI) -> None:
     status, _, answer = raw_request(server, "POST", "/v1/images/generations", b"{}")
     assert status == 404
-    assert answer["error"]["type"] == "not_found_error"
+    assert answer["error"] == {
+        "message": "Invalid URL (POST /v1/images/generations)",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
     status, _, answer = raw_request(server, "GET", "/v1/chat/completions")
     assert status == 405
     with pytest.raises(openai.NotFoundError):
         client.images.generate(prompt="a cat")
 
 
+def test_missing_or_wrong_key_gets_openais_401(server: FakeLLMServer) -> None:
+    body = json.dumps({"model": "m", "messages": USER}).encode()
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("POST", "/v1/chat/completions", body=body)
+    resp = conn.getresponse()
+    answer = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 401
+    assert answer["error"]["type"] == "invalid_request_error"
+    assert "Authorization" in answer["error"]["message"]
+    # An Azure-style api-key header counts as a key.
+    assert (
+        raw_request(server, "GET", "/v1/models", headers={"Authorization": "", "api-key": "k"})[0]
+        == 200
+    )
+    with (
+        FakeLLMServer(api_key="right-key") as strict,
+        openai.OpenAI(base_url=strict.base_url, api_key="wrong-key", max_retries=0) as cli,
+    ):
+        with pytest.raises(openai.AuthenticationError) as info:
+            cli.chat.completions.create(model="m", messages=USER)
+        assert info.value.code == "invalid_api_key"
+        assert "wrong-key" not in str(info.value.body)
+        cli.api_key = "right-key"
+        assert cli.chat.completions.create(model="m", messages=USER).choices
+
+
+def test_missing_model_is_a_400_and_unknown_models_a_404_when_listed(
+    server: FakeLLMServer,
+) -> None:
+    status, _, answer = raw_request(
+        server, "POST", "/v1/chat/completions", json.dumps({"messages": USER}).encode()
+    )
+    assert (status, answer["error"]["type"]) == (400, "invalid_request_error")
+    assert "model" in answer["error"]["message"]
+    status, _, answer = raw_request(
+        server, "POST", "/v1/chat/completions", json.dumps({"model": "m"}).encode()
+    )
+    assert (status, answer["error"]["param"]) == (400, "messages")
+    with (
+        FakeLLMServer(models=["gpt-4o-mini"]) as listed,
+        openai.OpenAI(base_url=listed.base_url, api_key="k", max_retries=0) as cli,
+    ):
+        assert cli.chat.completions.create(model="gpt-4o-mini", messages=USER).choices
+        with pytest.raises(openai.NotFoundError) as info:
+            cli.chat.completions.create(model="gpt-5-typo", messages=USER)
+        assert info.value.code == "model_not_found"
+        assert "gpt-5-typo" in info.value.message
+
+
 def test_chunked_request_body_is_read(server: FakeLLMServer) -> None:
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     body = json.dumps({"model": "m", "messages": USER}).encode()
-    conn.request("POST", "/v1/chat/completions", body=iter([body[:10], body[10:]]))
+    conn.request("POST", "/v1/chat/completions", body=iter([body[:10], body[10:]]), headers=AUTH)
     resp = conn.getresponse()
     answer = json.loads(resp.read())
     conn.close()
@@ -565,7 +639,9 @@ async def test_async_chat_and_stream(server: FakeLLMServer, aclient: openai.Asyn
     server.reply("streamed async answer")
     text = ""
     usage = None
-    stream = await aclient.chat.completions.create(model="m", messages=USER, stream=True)
+    stream = await aclient.chat.completions.create(
+        model="m", messages=USER, stream=True, stream_options=WITH_USAGE
+    )
     async for chunk in stream:
         if chunk.choices:
             text += chunk.choices[0].delta.content or ""
@@ -640,8 +716,8 @@ def test_http10_client_gets_a_close_delimited_stream(server: FakeLLMServer) -> N
     body = json.dumps({"model": "m", "messages": USER, "stream": True}).encode()
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(body), body)
+            b"POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer k\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
         )
         raw = b""
         while data := sock.recv(65536):
@@ -652,8 +728,11 @@ def test_http10_client_gets_a_close_delimited_stream(server: FakeLLMServer) -> N
 
 
 def test_docstring_examples_run() -> None:
-    from truefoundry_tracing.testing import _llm_server
+    from truefoundry_tracing.testing import _llm_server, _llm_types, _openai_api
 
-    result = doctest.testmod(_llm_server, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted >= 20
+    attempted = 0
+    for module in (_llm_server, _llm_types, _openai_api):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 20

@@ -33,7 +33,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from truefoundry_tracing.testing._otlp_receiver import HTTPReply, OTLPReceiver, ReceivedRequest
+from truefoundry_tracing._server._httpd import HTTPReply
+from truefoundry_tracing.testing import OTLPReceiver, ReceivedRequest
 
 PROTOBUF = "application/x-protobuf"
 TRACE_ID = "5b8efff798038103d269b633813fc60c"

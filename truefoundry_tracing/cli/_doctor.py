@@ -1,10 +1,12 @@
 """``truefoundry-tracing doctor``: what configuration is in force, and does the endpoint take it.
 
-It resolves the configuration with the same function as ``init()`` (``_settings.resolve``),
+It resolves the configuration with the same function as ``init()`` (``_config.resolve``),
 prints each value with where it came from, then sends one real probe span, synchronously,
 with the same transport code the exporter uses (``_transport.post``), and explains the
-outcome in words with the fix. Nothing here ever prints the API key, only its last 4
-characters.
+outcome in words with the fix. A bad value in a variable, which ``init()`` logs and leaves
+out, is a ``config_error`` verdict here, with the same words. After a 404, the probe is sent
+again to the paths that would fix it (see ``_config._advice``), so the advice names a value
+the collector accepted. Nothing here ever prints the API key, only its last 4 characters.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .._config import Settings, mask_secret, resolve
+from .._config._advice import candidates
 from .._errors import ConfigError
 from .._frameworks._gaps import untraced
-from .._settings import Settings, mask_secret, resolve
-from .._transport import Hints, Verdict, post
+from .._transport import Attempts, Hints, Verdict, post, post_retrying
 
 __all__ = ["DoctorReport", "run_doctor"]
 
@@ -60,6 +63,10 @@ class DoctorReport:
     status: int | None = None
     url: str | None = None
     elapsed_ms: float | None = None
+    # Like status(): failed attempts before the verdict, the last error, when it cleared.
+    retries: int = 0
+    last_error: str | None = None
+    cleared_after_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,6 +84,9 @@ class DoctorReport:
             "status": self.status,
             "url": self.url,
             "elapsed_ms": self.elapsed_ms,
+            "retries": self.retries,
+            "last_error": self.last_error,
+            "cleared_after_ms": self.cleared_after_ms,
             "settings": self.settings,
             "notes": self.notes,
         }
@@ -187,25 +197,15 @@ def run_doctor(
         settings = resolve(env=environ, **{k: v for k, v in arguments.items() if v is not None})
     except ConfigError as err:
         report.code, report.message = "config_error", str(err)
-        report.action = (
+        report.action = _as_flags(getattr(err, "fix", ""), arguments) or (
             "Fix the setting this message names; init() raises the same error until it is fixed."
         )
         return report
     report.settings = _describe(settings)
     report.notes.extend(settings.warnings)
-    url = settings.traces_url
-    report.url = url
-    if url is None:
-        report.code = "no_destination"
-        report.action = (
-            "Set TFY_HOST to your TrueFoundry control-plane URL and TFY_API_KEY to an API key, "
-            "or TFY_TRACING_ENDPOINT for another OTLP/HTTP collector."
-        )
-        report.message = (
-            "no destination is configured, so init() keeps traces on this machine "
-            f"(printed as trees when console is on). {report.action}"
-        )
-        return report
+    url = report.url = settings.traces_url
+    if settings.errors or url is None:
+        return _without_probe(report, settings)
     if settings.destination == "truefoundry":
         if not settings.api_key:
             report.notes.append("no API key is set (TFY_API_KEY): TrueFoundry will answer 401.")
@@ -225,9 +225,13 @@ def run_doctor(
     body = _probe_body(settings)
     started = time.monotonic()
     with requests.Session() as session:
-        verdict: Verdict = post(session, url, body, settings.export_headers(), limit, hints)
+        tries: Attempts = post_retrying(session, url, body, settings.export_headers(), limit, hints)
+    verdict: Verdict = tries.verdict
     report.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    _record_retries(report, tries)
     report.code, report.status = verdict.code, verdict.status
+    if verdict.code == "not_found":
+        verdict = _find_path(settings, body, limit, hints, verdict)
     if verdict.ok:
         # The collector's "spans accepted" is the probe's success; say where to look next.
         look = settings.destination == "truefoundry" and settings.tracing_project
@@ -242,6 +246,75 @@ def run_doctor(
     report.action = verdict.action
     report.message = verdict.advice
     return report
+
+
+def _without_probe(report: DoctorReport, settings: Settings) -> DoctorReport:
+    """The verdict when no probe can be sent: a bad variable set aside, or no destination."""
+    if settings.errors:
+        first = settings.errors[0]
+        report.code = "config_error"
+        report.message = " ".join(problem.message for problem in settings.errors)
+        report.action = first.fix or (
+            f"Fix {first.source} as the message says, or unset it; init() logs the same error "
+            "and traces without that value until then."
+        )
+        return report
+    report.code = "no_destination"
+    report.action = (
+        "Set TFY_HOST to your TrueFoundry control-plane URL and TFY_API_KEY to an API key, "
+        "or TFY_TRACING_ENDPOINT for another OTLP/HTTP collector."
+    )
+    report.message = (
+        "no destination is configured, so init() keeps traces on this machine "
+        f"(printed as trees when console is on). {report.action}"
+    )
+    return report
+
+
+def _as_flags(fix: str, arguments: Mapping[str, Any]) -> str:
+    """A fix naming an argument given on the command line, worded with its flag."""
+    for name in arguments:
+        if fix.startswith(f"Set {name} to "):
+            return f"Set --{name.replace('_', '-')} to " + fix.removeprefix(f"Set {name} to ")
+    return fix
+
+
+def _find_path(
+    settings: Settings, body: bytes, limit: float, hints: Hints, verdict: Verdict
+) -> Verdict:
+    """After a 404, probe the paths that would fix it; name the value of the one accepted."""
+    import requests
+
+    with requests.Session() as session:
+        for url, value in candidates(settings):
+            tried = post(session, url, body, settings.export_headers(), limit, hints)
+            if tried.ok:
+                return dataclasses.replace(
+                    verdict,
+                    action=f"Set {hints.host_source} to {value}: the collector accepted the "
+                    f"probe span at {url}.",
+                )
+    return verdict
+
+
+def _record_retries(report: DoctorReport, tries: Attempts) -> None:
+    report.retries = tries.retries
+    if tries.failures:
+        report.last_error = tries.failures[-1].advice
+    if tries.cleared_after is not None:
+        report.cleared_after_ms = round(tries.cleared_after * 1000, 1)
+
+
+def _retry_line(report: DoctorReport) -> str | None:
+    """What status() would show: the failed attempts, the last error and when it cleared."""
+    if not report.retries:
+        return None
+    cleared = (
+        f"; cleared after {report.cleared_after_ms:g} ms"
+        if report.cleared_after_ms is not None
+        else ""
+    )
+    return f"  after {report.retries} failed attempt(s){cleared}; last error: {report.last_error}"
 
 
 def format_report(report: DoctorReport) -> str:
@@ -271,6 +344,9 @@ def format_report(report: DoctorReport) -> str:
     timing = f" in {report.elapsed_ms:g} ms" if report.elapsed_ms is not None else ""
     lines.append(f"Probe: {mark}: {TITLES.get(report.code, report.code)}{timing}")
     lines.append(f"  {report.message}")
+    retried = _retry_line(report)
+    if retried:
+        lines.append(retried)
     return "\n".join(lines) + "\n"
 
 

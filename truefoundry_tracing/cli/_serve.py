@@ -1,23 +1,30 @@
 """``truefoundry-tracing serve``: a local stand-in for TrueFoundry's tracing endpoint.
 
 It is the project's :class:`~truefoundry_tracing.testing.OTLPReceiver` (the same receiver the
-tests and the pytest fixture use) with three additions wired in through its hooks: accepted
+tests and the pytest fixture use) with these additions wired in through its hooks: accepted
 spans go into a SQLite :class:`~._store.Store`, each finished trace is printed as a tree, and
 the trace viewer's routes answer on the same port.
+
+Like TrueFoundry, it receives traces only at ``/api/otel/v1/traces``: an export POSTed to any
+other path (``/v1/traces`` is the usual one, from an endpoint set without ``/api/otel``) gets a
+404 saying which setting to use, and one line in serve's output, so a configuration that would
+fail against TrueFoundry fails here too.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
+from .._config import is_loopback
 from .._render import render_tree
-from ..testing._otlp_receiver import OTLPReceiver, ReceivedRequest
+from .._server._httpd import HTTPReply
+from .._server._receiver import OTLPReceiver, ReceivedRequest
 from ._store import Store
 from ._web import WebRoutes
 
@@ -25,18 +32,9 @@ __all__ = ["LocalServer"]
 
 DEFAULT_PORT = 4318
 DEFAULT_MAX_BODY = 20 * 1024 * 1024
+TRACES_PATH = "/api/otel/v1/traces"  # where TrueFoundry answers, and nowhere else
 _SETTLE_SECONDS = 0.3  # after a root span arrives, wait this long for stragglers, then print
 _ORPHAN_SECONDS = 5.0  # a trace whose root never arrives is printed after this much quiet
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (``127.0.0.1``, ``::1``, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class LocalServer:
@@ -73,19 +71,26 @@ class LocalServer:
         self._out = out
         self._require_key = require_key
         self._lock = threading.Lock()
-        self._counts = {"missing_authorization": 0, "missing_project": 0, "rejected": 0}
+        self._counts = {
+            "missing_authorization": 0,
+            "missing_project": 0,
+            "rejected": 0,
+            "wrong_path": 0,
+        }
         self._reported: set[str] = set()
         self._due: dict[str, float] = {}
         self._rooted: set[str] = set()
         self._stop = threading.Event()
         self._printer: threading.Thread | None = None
+        self._web = WebRoutes(self.store, status=self.status, check_host=is_loopback(host))
         self.receiver = OTLPReceiver(
             host,
             port,
             max_body_bytes=max_body_bytes,
             on_export=self._on_export,
+            paths=(TRACES_PATH,),
             authorize=self._authorize,
-            other_routes=WebRoutes(self.store, status=self.status, check_host=is_loopback(host)),
+            other_routes=self._other_routes,
             max_recorded=100,
         )
 
@@ -161,6 +166,20 @@ class LocalServer:
         )
         return 401, "the API key is missing or wrong; send Authorization: Bearer <key>"
 
+    def _other_routes(
+        self, method: str, target: str, headers: Mapping[str, str]
+    ) -> HTTPReply | None:
+        reply = self._web(method, target, headers)
+        if reply is None and method == "POST":
+            return self._wrong_path(urlsplit(target).path)
+        return reply
+
+    def _wrong_path(self, path: str) -> HTTPReply:
+        """A 404 for an export POSTed where TrueFoundry would not answer, saying the fix."""
+        advice = wrong_path_advice(self.url, path)
+        self._report("wrong_path", advice, once=f"wrong_path {path}")
+        return HTTPReply(404, (advice + "\n").encode())
+
     def _on_export(self, request: ReceivedRequest) -> None:
         if not request.spans:
             return
@@ -176,12 +195,13 @@ class LocalServer:
 
     # -- printing ---------------------------------------------------------------------------
 
-    def _report(self, cause: str, text: str) -> None:
+    def _report(self, cause: str, text: str, *, once: str | None = None) -> None:
+        key = once or cause
         with self._lock:
             if cause in self._counts:
                 self._counts[cause] += 1
-            first = cause not in self._reported
-            self._reported.add(cause)
+            first = key not in self._reported
+            self._reported.add(key)
         if first:
             self._write(f"! {text} (reported once; the viewer counts them)\n")
 
@@ -218,6 +238,28 @@ class LocalServer:
             )
 
 
+def wrong_path_advice(url: str, path: str) -> str:
+    """What to tell a client that POSTed a trace export to ``path`` instead of TrueFoundry's.
+
+    Example:
+        >>> print(wrong_path_advice("http://127.0.0.1:4318", "/v1/traces"))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        a trace export was POSTed to /v1/traces, but TrueFoundry (and serve) receive traces
+        only at /api/otel/v1/traces, so this app would fail against TrueFoundry too. Set
+        TFY_HOST=http://127.0.0.1:4318 (truefoundry_tracing), or
+        TRACELOOP_BASE_URL=http://127.0.0.1:4318/api/otel (traceloop), or
+        OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318/api/otel (any other OpenTelemetry
+        exporter).
+    """
+    return (
+        f"a trace export was POSTed to {path}, but TrueFoundry (and serve) receive traces only "
+        f"at {TRACES_PATH}, so this app would fail against TrueFoundry too. Set "
+        f"TFY_HOST={url} (truefoundry_tracing), or TRACELOOP_BASE_URL={url}/api/otel "
+        f"(traceloop), or OTEL_EXPORTER_OTLP_ENDPOINT={url}/api/otel (any other OpenTelemetry "
+        "exporter)."
+    )
+
+
 def serve_forever(server: LocalServer, out: IO[str], greeting: str) -> None:
     """Print ``greeting``, run until Ctrl-C or SIGTERM, then stop cleanly."""
     import signal
@@ -247,9 +289,11 @@ def banner(server: LocalServer, host: str, require_key: bool) -> str:
     url = server.url
     lines = [
         f"truefoundry-tracing serve: receiving OTLP/HTTP (protobuf or JSON) at "
-        f"{url}/v1/traces and {url}/api/otel/v1/traces",
+        f"{url}{TRACES_PATH}, TrueFoundry's path",
         f"  trace viewer:  {url}/",
-        f"  point an app:  TFY_HOST={url}   (or OTEL_EXPORTER_OTLP_ENDPOINT={url})",
+        f"  point an app:  TFY_HOST={url}",
+        f"       traceloop: TRACELOOP_BASE_URL={url}/api/otel",
+        f"   OpenTelemetry: OTEL_EXPORTER_OTLP_ENDPOINT={url}/api/otel",
         f"  spans stored:  {server.store.path}",
     ]
     if require_key:

@@ -15,10 +15,11 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .._config import is_loopback
 from .._llm import is_llm_span, llm_view
 from .._model import SpanRecord
 from .._render import kind_of
-from ..testing._otlp_receiver import HTTPReply
+from .._server._httpd import HTTPReply
 from ._store import Store
 
 __all__ = ["WebRoutes", "span_tree_order", "trace_json"]
@@ -29,7 +30,6 @@ _STATIC = {
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 _TRACE_PATH = re.compile(r"^/api/traces/([0-9a-f]{1,32})$")
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -185,12 +185,13 @@ class WebRoutes:
 
 
 def _host_is_loopback(host: str) -> bool:
-    name = host.strip().lower()
+    """True when a Host header (``name[:port]``) names this machine."""
+    name = host.strip()
     if name.startswith("["):
         name = name.split("]", 1)[0] + "]"
-    else:
-        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    return name in _LOOPBACK_NAMES
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    return is_loopback(name)
 
 
 def _int(raw: str, default: int, low: int, high: int) -> int:

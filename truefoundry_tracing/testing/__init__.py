@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .._server._receiver import OTLPReceiver, ReceivedRequest
     from ..spans import LLMView, SpanList, SpanRecord, llm_view, render_tree
     from ._capture import CapturedSpans, capture_spans
     from ._llm_server import FakeLLMServer, RecordedRequest, ScriptedReply
     from ._network import NetworkBlocked, block_network
-    from ._otlp_receiver import OTLPReceiver, ReceivedRequest
     from ._wire_fakes import FakeAnthropicServer, FakeResponsesServer
 
 __all__ = [
@@ -60,8 +60,8 @@ _LAZY = {
     "FakeLLMServer": "._llm_server",
     "RecordedRequest": "._llm_server",
     "ScriptedReply": "._llm_server",
-    "OTLPReceiver": "._otlp_receiver",
-    "ReceivedRequest": "._otlp_receiver",
+    "OTLPReceiver": ".._server._receiver",
+    "ReceivedRequest": ".._server._receiver",
     "NetworkBlocked": "._network",
     "block_network": "._network",
     "FakeAnthropicServer": "._wire_fakes",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._model import SpanRecord, record_from_readable
 from ..spans import SpanList
@@ -81,10 +81,14 @@ class CapturedSpans(SpanList):
 def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
     """Capture, in memory, every span that starts and ends inside the block.
 
-    Works whether or not ``init()`` was called (before it, a local tracer provider is set up
-    that sends nothing anywhere). Spans are seen after redaction, exactly as they would be
-    exported. With ``isolate`` (the default) any ``init()`` made inside the block is undone
-    at its end, so one test's configuration never leaks into the next.
+    Works whether or not ``init()`` was called. Before any ``init()``, it sets up a local
+    tracer provider that sends nothing anywhere and instruments the LLM, framework and
+    vector-DB libraries ``init()`` would (the installed ones, or those named by
+    ``TFY_TRACING_INSTRUMENTS``; none with ``TFY_TRACING_ENABLED=false``), so LLM calls are
+    captured too. Like ``init()``'s, that instrumentation stays for the rest of the process;
+    outside a capture its spans go nowhere. Spans are seen after redaction, exactly as they
+    would be exported. With ``isolate`` (the default) any ``init()`` made inside the block is
+    undone at its end, so one test's configuration never leaks into the next.
 
     Example:
         >>> from truefoundry_tracing import task
@@ -105,11 +109,53 @@ def capture_spans(*, isolate: bool = True) -> Iterator[CapturedSpans]:
     pipe = get_pipeline()
     capture = Capture()
     pipe.add_capture(capture)
+    _instrument_like_init(pipe.ensure_provider())
     if FLAGS.tracer is None:
         FLAGS.tracer = pipe.tracer
     try:
         yield CapturedSpans(capture)
     finally:
+        _instrument_like_init(None)  # an init() in the block may have changed what is applied
         pipe.remove_capture(capture)
         if saved is not None:
             _api._restore_state(saved)
+
+
+def _instrument_like_init(provider: Any) -> None:
+    """With no ``init()`` in force: instrument the libraries ``init()`` would, exporting nothing.
+
+    With an ``init()`` in force, ``init()`` decides, and the next capture without one applies
+    again (``provider=None`` only checks that).
+    """
+    from .. import _api, _instruments
+    from .._settings import resolve
+
+    global _applied
+    if _api.status() is not None:
+        _applied = None
+    if provider is None or _api.status() is not None:
+        return
+    try:
+        settings = resolve(env=_api._effective_env())
+        names = settings.instruments if settings.enabled else ()
+    except Exception:  # a bad environment value is init()'s to report, not the capture's
+        names = None
+    if names == ():
+        return
+    # Applying again costs milliseconds per test: skip it while nothing changed (shutdown()
+    # cancels instrumentations still waiting for their library's first use).
+    if _applied == (provider, names, _in_place()):
+        return
+    _instruments.apply(names, provider)
+    _applied = (provider, names, _in_place())
+
+
+def _in_place() -> frozenset[str]:
+    from .. import _instruments
+
+    return frozenset(_instruments._active) | frozenset(_instruments._pending)
+
+
+# What the last capture without init() instrumented: provider, names (None: the defaults), and
+# the instrumentations then applied or waiting.
+_applied: tuple[Any, tuple[str, ...] | None, frozenset[str]] | None = None

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .._server._receiver import OTLPReceiver
     from ._capture import CapturedSpans
     from ._llm_server import FakeLLMServer
-    from ._otlp_receiver import OTLPReceiver
 
 _SPANS_KEY = pytest.StashKey["CapturedSpans"]()
 
@@ -106,7 +106,7 @@ def tfy_otlp_receiver() -> Iterator[OTLPReceiver]:
         def test_wire(tfy_otlp_receiver):
             init(host=tfy_otlp_receiver.url, api_key="k" * 20, disable_batch=True)
     """
-    from ._otlp_receiver import OTLPReceiver
+    from .._server._receiver import OTLPReceiver
 
     with OTLPReceiver() as receiver:
         yield receiver

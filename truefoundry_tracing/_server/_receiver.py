@@ -1,14 +1,16 @@
 """A local OTLP/HTTP trace receiver that records exactly what goes over the wire.
 
-:class:`OTLPReceiver` is a small threaded HTTP server (stdlib ``http.server``) that accepts
-OTLP trace exports the way an OpenTelemetry collector or TrueFoundry's tracing endpoint does:
-protobuf or JSON bodies, optionally gzip- or deflate-compressed, POSTed to ``/v1/traces`` or
+:class:`OTLPReceiver` runs on the project's HTTP core (:mod:`._httpd`) and accepts OTLP trace
+exports the way an OpenTelemetry collector or TrueFoundry's tracing endpoint does: protobuf or
+JSON bodies, optionally gzip- or deflate-compressed, POSTed to ``/v1/traces`` or
 ``/api/otel/v1/traces``. Every request is kept as a :class:`ReceivedRequest` (headers, raw body,
 decoded spans and the status it was answered with), and accepted spans are collected as
 :class:`~truefoundry_tracing._model.SpanRecord` objects.
 
 It also plays a misbehaving backend on demand (error statuses, hangs, slow answers, reset
-connections, TLS with a private CA) so exporters' reliability can be tested for real.
+connections, TLS with a private CA) so exporters' reliability can be tested for real. The
+tests, the ``tfy_otlp_receiver`` fixture, ``truefoundry-tracing serve`` and the benchmarks all
+use this one receiver.
 
 Example:
     >>> import urllib.request
@@ -27,53 +29,29 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
 import logging
 import os
 import shutil
-import socket
-import socketserver
 import ssl
-import struct
 import tempfile
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Final, Literal
-from urllib.parse import urlsplit
+from typing import Final, Literal
 
-from google.protobuf import json_format
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-)
-
-from .._model import SpanRecord, records_from_otlp
+from .._model import SpanRecord
+from ._httpd import ClientGone, Exchange, HTTPError, HTTPReply, HTTPServer, Serving, url_host
+from ._otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_export
 
 __all__ = ["HTTPReply", "OTLPReceiver", "ReceivedRequest"]
 
 _log = logging.getLogger(__name__)
 
-_PROTOBUF_TYPES: Final = frozenset({"application/x-protobuf", "application/protobuf"})
-_JSON_TYPE: Final = "application/json"
 _SOCKET_TIMEOUT: Final = 30.0  # per socket operation; also how long an idle keep-alive lives
-_LINGER_SECONDS: Final = 1.0  # how long to drain an unread body after an early error answer
 _JOIN_SECONDS: Final = 2.0  # how long stop() waits for connection threads, all together
 _MAX_REASON: Final = 300
-_MAX_CHUNK_LINE: Final = 1024
-
-# OTLP/JSON ids are hex strings, while protobuf's JSON mapping expects base64 for bytes fields.
-_ID_KEYS: Final = frozenset(
-    {"traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id"}
-)
-# Accept short enum names ("SERVER", "ERROR") next to ints and full names ("SPAN_KIND_SERVER").
-_ENUM_PREFIXES: Final = {"kind": "SPAN_KIND_", "code": "STATUS_CODE_"}
 
 _FaultKind = Literal["respond", "hang", "slow", "reset"]
 
@@ -115,21 +93,6 @@ class ReceivedRequest:
         return 200 <= self.status < 300
 
 
-@dataclass(frozen=True)
-class HTTPReply:
-    """An answer to a request outside the trace paths, returned by an ``other_routes`` hook.
-
-    Example:
-        >>> HTTPReply(200, b"<h1>traces</h1>", "text/html; charset=utf-8").status
-        200
-    """
-
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: Mapping[str, str] | None = None
-
-
 @dataclass
 class _Fault:
     kind: _FaultKind
@@ -138,16 +101,6 @@ class _Fault:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     seconds: float = 0.0
-
-
-class _Reject(Exception):
-    """Raised while handling a request to answer it with an error status."""
-
-    def __init__(self, status: int, reason: str, *, close: bool = False) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.close = close
 
 
 def _short(text: str) -> str:
@@ -159,131 +112,6 @@ def _check_times(times: int | None) -> int | None:
     if times is not None and times < 1:
         raise ValueError(f"times must be None (until reset_faults()) or at least 1, not {times}")
     return times
-
-
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    coding = encoding.strip().lower()
-    if coding in ("", "identity"):
-        return body
-    wbits_options: tuple[int, ...]
-    if coding in ("gzip", "x-gzip"):
-        wbits_options = (16 + zlib.MAX_WBITS,)
-    elif coding == "deflate":
-        # RFC 9110 says zlib-wrapped; some clients send raw deflate.
-        wbits_options = (zlib.MAX_WBITS, -zlib.MAX_WBITS)
-    else:
-        raise _Reject(415, f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none")
-    error: zlib.error | None = None
-    for wbits in wbits_options:
-        try:
-            return _inflate(body, wbits, limit, multi_member=wbits > zlib.MAX_WBITS)
-        except zlib.error as err:
-            error = err
-    raise _Reject(400, f"invalid {coding} body: {error}")
-
-
-def _inflate(data: bytes, wbits: int, limit: int, *, multi_member: bool) -> bytes:
-    out = bytearray()
-    while True:
-        inflater = zlib.decompressobj(wbits)
-        out += inflater.decompress(data, limit + 1 - len(out))
-        if len(out) > limit:
-            raise _Reject(413, f"decompressed body exceeds the {limit}-byte limit")
-        if not inflater.eof:
-            raise zlib.error("compressed body is truncated")
-        data = inflater.unused_data
-        if not data:
-            return bytes(out)
-        if not multi_member:
-            raise zlib.error("trailing bytes after the compressed body")
-
-
-def _to_proto_json(node: Any) -> Any:
-    """Rewrite an OTLP/JSON document into protobuf's JSON mapping (hex ids to base64)."""
-    if isinstance(node, dict):
-        out: dict[Any, Any] = {}
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    raw = bytes.fromhex(value)
-                except ValueError:
-                    raise _Reject(400, f"{key} must be a hex string, got {value!r}") from None
-                out[key] = base64.b64encode(raw).decode("ascii")
-            elif key in _ENUM_PREFIXES and isinstance(value, str):
-                prefix = _ENUM_PREFIXES[key]
-                out[key] = value if value.upper().startswith(prefix) else prefix + value.upper()
-            else:
-                out[key] = _to_proto_json(value)
-        return out
-    if isinstance(node, list):
-        return [_to_proto_json(value) for value in node]
-    return node
-
-
-def _parse_json(raw: bytes) -> ExportTraceServiceRequest:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as err:
-        raise _Reject(400, f"invalid JSON: {err}") from None
-    if not isinstance(document, dict):
-        raise _Reject(400, "an OTLP/JSON body must be a JSON object")
-    try:
-        converted = _to_proto_json(document)
-    except RecursionError:
-        raise _Reject(400, "JSON body is nested too deeply") from None
-    message = ExportTraceServiceRequest()
-    try:
-        json_format.ParseDict(converted, message, ignore_unknown_fields=True)
-    except Exception as err:  # ParseError, and whatever odd input makes protobuf raise
-        raise _Reject(400, f"invalid OTLP/JSON: {err}") from None
-    return message
-
-
-def _parse_protobuf(raw: bytes) -> ExportTraceServiceRequest:
-    message = ExportTraceServiceRequest()
-    try:
-        message.ParseFromString(raw)
-    except Exception as err:  # DecodeError, and whatever odd input makes protobuf raise
-        raise _Reject(400, f"invalid OTLP protobuf: {err or type(err).__name__}") from None
-    return message
-
-
-def _check_ids(message: ExportTraceServiceRequest) -> None:
-    for resource_spans in message.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                for name, value, size in (
-                    ("trace_id", span.trace_id, 16),
-                    ("span_id", span.span_id, 8),
-                    ("parent_span_id", span.parent_span_id, 8),
-                ):
-                    if len(value) != size and not (name == "parent_span_id" and not value):
-                        raise _Reject(
-                            400,
-                            f"span {span.name!r}: {name} must be {size} bytes, got {len(value)}",
-                        )
-
-
-def _decode(
-    body: bytes, content_type: str, content_encoding: str, limit: int
-) -> tuple[list[SpanRecord], bool]:
-    """Decode an export body; return its spans and whether it was JSON. Raises ``_Reject``."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type not in _PROTOBUF_TYPES and media_type != _JSON_TYPE:
-        shown = content_type or "none"
-        raise _Reject(
-            415,
-            f"unsupported Content-Type {shown!r}; send application/x-protobuf or application/json",
-        )
-    raw = _decompress(body, content_encoding, limit)
-    is_json = media_type == _JSON_TYPE
-    message = _parse_json(raw) if is_json else _parse_protobuf(raw)
-    _check_ids(message)
-    try:
-        spans = records_from_otlp(message)
-    except Exception as err:
-        raise _Reject(400, f"could not read the spans: {err}") from None
-    return spans, is_json
 
 
 def _tls_context(host: str, directory: str) -> tuple[ssl.SSLContext, str]:
@@ -306,205 +134,93 @@ def _tls_context(host: str, directory: str) -> tuple[ssl.SSLContext, str]:
     return context, cafile
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # socketserver's 5 drops bursts of concurrent exporters' SYNs
+class _Export:
+    """One request to the receiver: routes it, plays faults, records it and answers it."""
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        receiver: OTLPReceiver,
-        ssl_context: ssl.SSLContext | None,
-    ) -> None:
+    def __init__(self, receiver: OTLPReceiver, exchange: Exchange) -> None:
         self.receiver = receiver
-        self.ssl_context = ssl_context
-        super().__init__(address, _Handler)
+        self.exchange = exchange
+        self.request = exchange.request
+        self.body = b""
+        self.spans: tuple[SpanRecord, ...] = ()
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a broken resolver.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def get_request(self) -> tuple[Any, Any]:
-        connection, address = self.socket.accept()
-        if self.ssl_context is not None:
-            # The handshake runs in the connection's own thread (see _Handler.setup), so a slow
-            # or failing client never blocks the accept loop.
-            connection = self.ssl_context.wrap_socket(
-                connection, server_side=True, do_handshake_on_connect=False
-            )
-        return connection, address
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address),
-            name=f"otlp-receiver-connection-{client_address}",
-            daemon=True,
-        )
-        if not self.receiver._track(thread, request):
-            self.shutdown_request(request)
-            return
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            self.receiver._untrack(threading.current_thread())
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Failed TLS handshakes and clients vanishing mid-request land here; stay quiet.
-        _log.debug("OTLP receiver: connection from %s failed", client_address, exc_info=True)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "truefoundry-tracing-otlp-receiver"
-    sys_version = ""
-    timeout = _SOCKET_TIMEOUT
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
-    server: _Server
-
-    # Per-request state, reset by handle_one_request (one handler serves a keep-alive connection).
-    _received_at: float = 0.0
-    _body: bytes = b""
-    _spans: tuple[SpanRecord, ...] = ()
-    _answered: bool = False
-    _stale_headers: Any = None  # the previous request's headers, never to be recorded again
-
-    def setup(self) -> None:
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(self.timeout)
-            self.request.do_handshake()
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("OTLP receiver %s: %s", self.address_string(), format % args)
-
-    # -- request entry points ---------------------------------------------------------------
-
-    def handle_one_request(self) -> None:
-        self._received_at = 0.0
-        self._body = b""
-        self._spans = ()
-        self._answered = False
-        self._stale_headers = getattr(self, "headers", None)
-        super().handle_one_request()
-
-    def parse_request(self) -> bool:
-        self._received_at = time.time()  # the request line has just arrived
-        return super().parse_request()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # Only the stdlib calls this, for requests too malformed to reach _dispatch.
-        self._record(code, message or "")
-        super().send_error(code, message, explain)
-
-    def handle_expect_100(self) -> bool:
-        # Refuse an oversized body before the client starts sending it.
-        if self._declared_length() > self.server.receiver._max_body_bytes:
-            limit = self.server.receiver._max_body_bytes
-            self._reply(413, f"body exceeds the {limit}-byte limit", close=True)
-            return False
-        return super().handle_expect_100()
-
-    # -- the request ------------------------------------------------------------------------
-
-    def _dispatch(self) -> None:
+    def handle(self) -> None:
         try:
             self._route()
-        except _Reject as rejection:
-            self._reply(rejection.status, rejection.reason, close=rejection.close)
-        except TimeoutError:
-            self._reply(408, "timed out reading the request", close=True)
-        except OSError:
-            self._no_answer("the client went away")
+        except HTTPError as rejection:
+            self.reply(rejection.status, rejection.reason, close=rejection.close)
+        except ClientGone:
+            self.no_answer("the client went away")
         except Exception:
-            _log.exception("OTLP receiver: error handling %s %s", self.command, self.path)
-            if not self._answered:
-                self._reply(500, "internal receiver error", close=True)
+            _log.exception(
+                "OTLP receiver: error handling %s %s", self.request.method, self.request.target
+            )
+            if not self.exchange.answered:
+                self.reply(500, "internal receiver error", close=True)
 
     def _route(self) -> None:
-        receiver = self.server.receiver
-        target = urlsplit(self.path).path
-        if target not in receiver._paths:
-            usable = self._discard_body()
-            if usable and receiver._other_routes is not None:
-                reply = receiver._other_routes(self.command, self.path, self._header_dict())
+        receiver, request = self.receiver, self.request
+        if request.path not in receiver._paths:
+            body = self.exchange.discard_body()
+            self.body = body or b""
+            if body is not None and receiver._other_routes is not None:
+                reply = receiver._other_routes(request.method, request.target, request.headers)
                 if reply is not None:
-                    self._answered = True
-                    self._send(
-                        reply.status,
-                        reply.body,
-                        reply.content_type,
-                        dict(reply.headers or {}),
-                        close=False,
-                    )
+                    self.exchange.reply(reply)
                     return
             known = ", ".join(receiver._path_list)
-            self._reply(404, f"no OTLP endpoint at {target}; POST to {known}", close=not usable)
+            self.reply(404, f"no OTLP endpoint at {request.path}; POST to {known}")
             return
-        if self.command != "POST":
-            usable = self._discard_body()
-            self._reply(
-                405,
-                f"{self.command} not allowed; use POST",
-                headers={"Allow": "POST"},
-                close=not usable,
-            )
+        if request.method != "POST":
+            self.body = self.exchange.discard_body() or b""
+            self.reply(405, f"{request.method} not allowed; use POST", headers={"Allow": "POST"})
             return
-        self._body = self._read_body(require_length=True)
+        self.body = self.exchange.read_body(require_length=True)
         if receiver._authorize is not None:
-            refusal = receiver._authorize(self._header_dict())
+            refusal = receiver._authorize(request.headers)
             if refusal is not None:
-                self._reply(refusal[0], refusal[1])
+                self.reply(refusal[0], refusal[1])
                 return
         fault = receiver._take_fault()
         if fault is not None and not self._apply_fault(fault):
             return
         self._accept()
 
+    def _decode(self) -> tuple[list[SpanRecord], bool]:
+        return decode_export(
+            self.body,
+            self.request.headers.get("content-type", ""),
+            self.request.headers.get("content-encoding", ""),
+            limit=self.receiver._max_body_bytes,
+        )
+
     def _accept(self) -> None:
-        limit = self.server.receiver._max_body_bytes
         try:
-            spans, is_json = _decode(
-                self._body,
-                self.headers.get("Content-Type", ""),
-                self.headers.get("Content-Encoding", ""),
-                limit,
-            )
-        except _Reject as rejection:
-            self._reply(rejection.status, rejection.reason, close=rejection.close)
+            spans, is_json = self._decode()
+        except HTTPError as rejection:
+            self.reply(rejection.status, rejection.reason, close=rejection.close)
             return
-        self._spans = tuple(spans)
+        self.spans = tuple(spans)
         # An empty ExportTraceServiceResponse: b"" in protobuf, "{}" in JSON.
-        self._reply(
+        self.reply(
             200,
             body=b"{}" if is_json else b"",
-            content_type=_JSON_TYPE if is_json else "application/x-protobuf",
+            content_type=JSON_TYPE if is_json else PROTOBUF_TYPE,
             accepted=True,
         )
 
     def _apply_fault(self, fault: _Fault) -> bool:
         """Play a scripted fault; return True when the request should then be handled as usual."""
-        receiver = self.server.receiver
-        decoded = self._try_decode() if fault.kind in ("respond", "reset") else None
-        self._spans = decoded or ()
+        receiver = self.receiver
+        decoded: tuple[SpanRecord, ...] | None = None
+        if fault.kind in ("respond", "reset"):
+            try:
+                decoded = tuple(self._decode()[0])
+            except HTTPError:
+                decoded = None
+        self.spans = decoded or ()
         if fault.kind == "respond":
-            self._reply(
+            self.reply(
                 fault.status,
                 "scripted by respond_with()",
                 body=fault.body,
@@ -513,130 +229,36 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return False
         if fault.kind == "reset":
-            self._reset()
+            self.no_answer("connection reset by reset_connection()", reset=True)
             return False
         if fault.kind == "slow":
             if receiver._pause(fault.seconds):
                 return True
-            self._no_answer("the receiver stopped during a slow() delay")
+            self.no_answer("the receiver stopped during a slow() delay")
             return False
         outcome = receiver._hang()
         if outcome == "released":
             return True
-        self._no_answer(f"hang() ended by {outcome} without an answer")
+        self.no_answer(f"hang() ended by {outcome} without an answer")
         return False
 
-    def _try_decode(self) -> tuple[SpanRecord, ...] | None:
-        try:
-            spans, _ = _decode(
-                self._body,
-                self.headers.get("Content-Type", ""),
-                self.headers.get("Content-Encoding", ""),
-                self.server.receiver._max_body_bytes,
-            )
-        except _Reject:
-            return None
-        return tuple(spans)
-
-    # -- reading the body -------------------------------------------------------------------
-
-    def _declared_length(self) -> int:
-        values = self.headers.get_all("Content-Length") or []
-        if not values:
-            return -1
-        try:
-            lengths = {int(value) for value in values}
-        except ValueError:
-            return -1
-        return lengths.pop() if len(lengths) == 1 else -1
-
-    def _read_body(self, *, require_length: bool) -> bytes:
-        limit = self.server.receiver._max_body_bytes
-        transfer_encoding = self.headers.get("Transfer-Encoding", "").strip().lower()
-        if transfer_encoding:
-            if transfer_encoding != "chunked":
-                raise _Reject(
-                    501, f"unsupported Transfer-Encoding {transfer_encoding!r}", close=True
-                )
-            return self._read_chunked(limit)
-        values = self.headers.get_all("Content-Length") or []
-        if not values:
-            if require_length:
-                raise _Reject(411, "a Content-Length header is required")
-            return b""
-        length = self._declared_length()
-        if length < 0:
-            raise _Reject(400, f"invalid Content-Length {', '.join(values)!r}", close=True)
-        if length > limit:
-            raise _Reject(413, f"body of {length} bytes exceeds the {limit}-byte limit", close=True)
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise ConnectionAbortedError("body ended early")
-        return body
-
-    def _read_chunked(self, limit: int) -> bytes:
-        body = bytearray()
-        while True:
-            line = self.rfile.readline(_MAX_CHUNK_LINE)
-            if not line:
-                raise ConnectionAbortedError("chunked body ended early")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _Reject(400, "invalid chunk size line", close=True) from None
-            if size < 0:
-                raise _Reject(400, "invalid chunk size line", close=True)
-            if len(body) + size > limit:
-                raise _Reject(413, f"chunked body exceeds the {limit}-byte limit", close=True)
-            if size == 0:
-                break
-            chunk = self.rfile.read(size)
-            if len(chunk) < size:
-                raise ConnectionAbortedError("chunked body ended early")
-            body += chunk
-            if self.rfile.readline(_MAX_CHUNK_LINE).strip():
-                raise _Reject(400, "chunk not followed by CRLF", close=True)
-        for _ in range(100):  # trailer fields, up to the empty line
-            if self.rfile.readline(_MAX_CHUNK_LINE) in (b"\r\n", b"\n", b""):
-                return bytes(body)
-        raise _Reject(400, "too many trailer fields", close=True)
-
-    def _discard_body(self) -> bool:
-        """Read and drop a refused request's body; False when the connection is unusable."""
-        try:
-            self._body = self._read_body(require_length=False)
-        except _Reject:
-            return False
-        return True
-
-    # -- answering --------------------------------------------------------------------------
-
-    def _header_dict(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        message = getattr(self, "headers", None)
-        if message is not None and message is not self._stale_headers:
-            for name, value in message.items():
-                key = name.lower()
-                headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return headers
-
-    def _record(self, status: int, reason: str, *, accepted: bool = False) -> ReceivedRequest:
-        headers = self._header_dict()
+    def record(self, status: int, reason: str, *, accepted: bool = False) -> ReceivedRequest:
+        request = self.request
         record = ReceivedRequest(
-            method=getattr(self, "command", None) or "",
-            path=getattr(self, "path", None) or "",
-            headers=headers,
-            content_type=headers.get("content-type", ""),
-            body=self._body,
-            spans=self._spans,
+            method=request.method,
+            path=request.target,
+            headers=dict(request.headers),
+            content_type=request.headers.get("content-type", ""),
+            body=self.body,
+            spans=self.spans,
             status=status,
-            received_at=self._received_at or time.time(),
+            received_at=request.received_at or time.time(),
             reason=_short(reason),
         )
-        self.server.receiver._record(record, accepted=accepted)
+        self.receiver._record(record, accepted=accepted)
         return record
 
-    def _reply(
+    def reply(
         self,
         status: int,
         reason: str = "",
@@ -650,78 +272,24 @@ class _Handler(BaseHTTPRequestHandler):
         """Record the request, run the export hook if accepted, then send the answer."""
         if body is None:
             body = (_short(reason) + "\n").encode() if reason else b""
-            if body:
-                content_type = "text/plain; charset=utf-8"
-        extra = {k: v for k, v in (headers or {}).items() if k.lower() != "content-length"}
-        if body and content_type is None and not any(k.lower() == "content-type" for k in extra):
+        if (
+            body
+            and content_type is None
+            and not any(k.lower() == "content-type" for k in headers or {})
+        ):
             content_type = "text/plain; charset=utf-8"
-        record = self._record(status, reason, accepted=accepted)
+        record = self.record(status, reason, accepted=accepted)
         if accepted:
-            self.server.receiver._run_hook(record)
-        self._answered = True
-        self._send(status, body, content_type, extra, close=close)
+            self.receiver._run_hook(record)
+        self.exchange.respond(status, body, content_type, headers, close=close)
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str | None,
-        extra: Mapping[str, str],
-        *,
-        close: bool,
-    ) -> None:
-        if close:
-            self.close_connection = True
-        try:
-            self.send_response(status)
-            for name, value in extra.items():
-                self.send_header(name, value)
-            if content_type is not None:
-                self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if close:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-            return
-        if close:
-            self._linger()
-
-    def _linger(self) -> None:
-        """Drain what the client still sends, so closing does not reset away our answer."""
-        connection: socket.socket = self.connection
-        receiver = self.server.receiver
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(connection, socket.SHUT_WR)
-            connection.settimeout(0.1)
-            deadline = time.monotonic() + _LINGER_SECONDS
-            while time.monotonic() < deadline and not receiver._stopping:
-                try:
-                    if not connection.recv(65536):
-                        break
-                except TimeoutError:
-                    continue
-
-    def _no_answer(self, reason: str) -> None:
-        self.close_connection = True
-        self._record(0, reason)
-
-    def _reset(self) -> None:
-        """Close the socket at once with a TCP reset, without an HTTP answer."""
-        self._no_answer("connection reset by reset_connection()")
-        connection: socket.socket = self.connection
-        with contextlib.suppress(OSError):
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        with contextlib.suppress(OSError):
-            self.rfile.close()  # drops the file's reference, so close() below really closes
-            connection.close()
+    def no_answer(self, reason: str, *, reset: bool = False) -> None:
+        self.record(0, reason)
+        if not self.exchange.answered:
+            self.exchange.drop(reset=reset)
 
 
-class OTLPReceiver:
+class OTLPReceiver(Serving):
     """A local OTLP/HTTP trace endpoint that records every request it gets.
 
     Start it (or use it as a context manager), point an exporter at :attr:`url` plus one of
@@ -809,9 +377,7 @@ class OTLPReceiver:
         self._fault_generation = 0
         self._hanging = 0
         self._stopping = False
-        self._server: _Server | None = None
-        self._serve_thread: threading.Thread | None = None
-        self._connections: dict[threading.Thread, socket.socket] = {}
+        self._server: HTTPServer | None = None
         self._port: int | None = None
         self._tempdir: str | None = None
         self._cafile: str | None = None
@@ -842,21 +408,23 @@ class OTLPReceiver:
                 except BaseException:
                     self._remove_tempdir()
                     raise
-            server_class = _Server6 if ":" in self._host else _Server
+            server = HTTPServer(
+                self._handle,
+                self._host,
+                self._requested_port,
+                name="otlp-receiver",
+                max_body_bytes=self._max_body_bytes,
+                timeout=_SOCKET_TIMEOUT,
+                ssl_context=context,
+                on_error=self._refuse,
+            )
             try:
-                server = server_class((self._host, self._requested_port), self, context)
+                server.start()
             except BaseException:
                 self._remove_tempdir()
                 raise
             self._server = server
-            self._port = int(server.server_address[1])
-            self._serve_thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"otlp-receiver-{self._port}",
-                daemon=True,
-            )
-            self._serve_thread.start()
+            self._port = server.port
         return self
 
     def stop(self) -> None:
@@ -876,34 +444,10 @@ class OTLPReceiver:
                 return
             self._stopping = True
             self._cond.notify_all()
-            server, serve_thread = self._server, self._serve_thread
+            server = self._server
         if server is not None:
-            server.shutdown()  # no new connections once this returns
-            with self._cond:
-                connections = list(self._connections.items())
-            for _, connection in connections:
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(connection, socket.SHUT_RDWR)
-            deadline = time.monotonic() + _JOIN_SECONDS
-            current = threading.current_thread()
-            for thread, _ in connections:
-                if thread is not current:
-                    thread.join(max(0.0, deadline - time.monotonic()))
-            server.server_close()
-            if serve_thread is not None:
-                serve_thread.join(max(0.1, deadline - time.monotonic()))
+            server.stop(_JOIN_SECONDS)
         self._remove_tempdir()
-
-    def __enter__(self) -> OTLPReceiver:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         with self._cond:
@@ -958,8 +502,7 @@ class OTLPReceiver:
         return "https" if self._tls else "http"
 
     def _url_host(self) -> str:
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self._host, self._host)
-        return f"[{host}]" if ":" in host else host
+        return url_host(self._host)
 
     # -- what arrived -----------------------------------------------------------------------
 
@@ -1206,16 +749,12 @@ class OTLPReceiver:
         except Exception:
             _log.exception("OTLPReceiver on_export hook failed for %s", request.path)
 
-    def _track(self, thread: threading.Thread, connection: socket.socket) -> bool:
-        with self._cond:
-            if self._stopping:
-                return False
-            self._connections[thread] = connection
-            return True
+    def _handle(self, exchange: Exchange) -> None:
+        _Export(self, exchange).handle()
 
-    def _untrack(self, thread: threading.Thread) -> None:
-        with self._cond:
-            self._connections.pop(thread, None)
+    def _refuse(self, exchange: Exchange, error: HTTPError) -> None:
+        """Record and answer a request too malformed to route."""
+        _Export(self, exchange).reply(error.status, error.reason, close=True)
 
     def _remove_tempdir(self) -> None:
         if self._tempdir is not None:
