@@ -52,6 +52,8 @@ def make_app(base_url: str, api_key: str, model: str) -> Callable[[str, bool], s
             api_base_url=base_url,
             max_retries=0,
             streaming_callback=collect if stream else None,
+            # without it the API sends no token counts with a stream, and the span has none
+            generation_kwargs={"stream_options": {"include_usage": True}} if stream else None,
         )
         template = [ChatMessage.from_user("What is the capital of {{ country }}?")]
         pipe = Pipeline()

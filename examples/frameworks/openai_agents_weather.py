@@ -19,6 +19,7 @@ from typing import Any
 from agents import (
     Agent,
     Model,
+    ModelSettings,
     OpenAIChatCompletionsModel,
     OpenAIResponsesModel,
     Runner,
@@ -63,7 +64,12 @@ def make_app(
             else OpenAIChatCompletionsModel(model, client)
         )
         agent = Agent(
-            name="Weather", instructions="Answer with the tool.", model=llm, tools=[get_weather]
+            name="Weather",
+            instructions="Answer with the tool.",
+            model=llm,
+            tools=[get_weather],
+            # streamed chat completions carry token counts only when asked for
+            model_settings=ModelSettings(include_usage=True),
         )
         if not stream:
             return str((await Runner.run(agent, question)).final_output)
