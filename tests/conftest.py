@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,6 +25,31 @@ if TYPE_CHECKING:
 
 _PREFIXES = ("TFY_", "TRACELOOP_", "OTEL_")
 OPENAI_TEST_KEY = "sk-test-not-a-real-key"
+
+
+@pytest.fixture(scope="session")
+def _network_guard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("network-guard")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(
+    _network_guard_dir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """Nothing leaves the machine: a non-loopback connection or lookup fails the test, in
+    this process and in the Python processes it starts (through their ``sitecustomize``)."""
+    from truefoundry_tracing.testing import block_network
+    from truefoundry_tracing.testing._network import child_environment
+
+    log = _network_guard_dir / f"{abs(hash(request.node.nodeid))}-{os.getpid()}.log"
+    for name, value in child_environment(str(log), str(_network_guard_dir)).items():
+        monkeypatch.setenv(name, value)
+    with block_network():
+        yield
+    if log.exists():
+        attempts = log.read_text(encoding="utf-8").strip().replace("\n", "; ")
+        log.unlink()
+        pytest.fail(f"A child process tried to reach the network (blocked): {attempts}.")
 
 
 @pytest.fixture(autouse=True)

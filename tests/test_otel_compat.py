@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Status, StatusCode, set_span_in_context
 
 from truefoundry_tracing import _otel_compat as compat
 
@@ -61,6 +61,17 @@ def test_set_resource_changes_what_a_starting_span_carries(provider: TracerProvi
     compat.set_resource(span, Resource.create({"service.name": "renamed"}))
     span.end()
     assert span.resource.attributes["service.name"] == "renamed"
+
+
+def test_replace_parent_moves_a_starting_span(provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("t")
+    outer = tracer.start_span("outer")
+    middle = tracer.start_span("middle", context=set_span_in_context(outer))
+    inner = tracer.start_span("inner", context=set_span_in_context(middle))
+    compat.replace_parent(inner, outer.get_span_context())
+    for span in (inner, middle, outer):
+        span.end()
+    assert inner.parent is not None and inner.parent.span_id == outer.get_span_context().span_id
 
 
 def test_batch_parts_find_the_exporter_and_queue() -> None:

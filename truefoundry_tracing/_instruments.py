@@ -24,11 +24,12 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from . import _deferred
 from ._errors import ConfigError
+from ._frameworks import _dedupe, _gaps, _offline
 from ._shims import openai_stream_usage
 from ._state import FLAGS
 
@@ -217,6 +218,9 @@ _ALIASES = {
 _active: dict[str, tuple[Any, InstrumentOutcome]] = {}
 _final: dict[str, InstrumentOutcome] = {}
 _warned: set[str] = set()
+# What init() turned off or deduplicates, per library, for its report line (see _frameworks).
+_notes: dict[str, str] = {}
+_dedupe_notes: dict[str, str] = {}
 # Deferred ones: the gate to take down when they fire, and what init() reported; and what
 # they became once fired. The provider is the one the latest init() set up.
 _pending: dict[str, tuple[_deferred.Gate | None, InstrumentOutcome]] = {}
@@ -369,9 +373,13 @@ def _construct(cls: Any) -> Any:
     if "upload_base64_image" in params:
         kwargs["upload_base64_image"] = _no_upload
     if "enrich_token_usage" in params:
-        kwargs["enrich_token_usage"] = False  # tiktoken would download encodings
+        # tiktoken would download encodings; Anthropic's needs none (it reads the stream's
+        # usage) and without it traceloop 0.38 records no tokens for a stream
+        kwargs["enrich_token_usage"] = cls.__module__.endswith(".anthropic")
     if "enrich_assistant" in params:
         kwargs["enrich_assistant"] = False
+    if "replace_existing_processors" in params:
+        kwargs["replace_existing_processors"] = True  # the Agents SDK's export to OpenAI
     return cls(**kwargs)
 
 
@@ -405,13 +413,11 @@ def _failure(
             lib_version,
             inst_version,
         )
-    return InstrumentOutcome(
-        inst.name,
-        "failed",
-        f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}",
-        lib_version,
-        inst_version,
-    )
+    reason = f"{inst.package} {inst_version} raised {type(exc).__name__}: {exc}"
+    hint = _gaps.failure_hint(inst.name, lib_version)  # the versions that work, if known
+    if hint:
+        reason = reason.rstrip(".") + "." + hint
+    return InstrumentOutcome(inst.name, "failed", reason, lib_version, inst_version)
 
 
 def _partial_ok(exc: Exception, inst: Instrumentation) -> bool:
@@ -545,9 +551,20 @@ def current(outcome: InstrumentOutcome) -> InstrumentOutcome:
         >>> current(o) is o
         True
     """
-    if outcome.state != "deferred":
+    resolved = _resolved.get(outcome.name) if outcome.state == "deferred" else None
+    return outcome if resolved is None else _annotate(resolved)
+
+
+_NOT_APPLIED = ("unavailable", "incompatible", "failed")
+
+
+def _annotate(outcome: InstrumentOutcome) -> InstrumentOutcome:
+    """``outcome`` with what init() turned off or deduplicates for its library."""
+    if outcome.state == "not installed":
         return outcome
-    return _resolved.get(outcome.name, outcome)
+    notes = (outcome.reason, _notes.get(outcome.name), _dedupe_notes.get(outcome.name))
+    reason = "; ".join(dict.fromkeys(n for n in notes if n))
+    return outcome if reason == outcome.reason else replace(outcome, reason=reason)
 
 
 @contextmanager
@@ -595,6 +612,7 @@ def _instrument(
         return _active[inst.name][1]
     try:
         instrumentor.instrument(tracer_provider=tracer_provider)
+        _dedupe_notes[inst.name] = _dedupe.activate(inst.name)
     except Exception as exc:
         if not _partial_ok(exc, inst):
             _final[inst.name] = _failure(exc, inst, lib_version, inst_version)
@@ -657,6 +675,8 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
             except Exception as exc:
                 logger.warning("truefoundry_tracing: could not uninstrument %s: %s", name, exc)
         for inst in wanted:
+            if inst.name in _offline.SWITCHES and _installed_dist(inst) is not None:
+                _notes[inst.name] = _offline.apply(inst.name)  # before the app imports it
             if inst.name in _active:
                 outcomes.append(_active[inst.name][1])
             elif inst.name in _pending:
@@ -665,5 +685,16 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
                 outcomes.append(_final[inst.name])
             else:
                 outcomes.append(_apply_one(inst, tracer_provider))
+                if inst.name == "openai_agents" and outcomes[-1].state in _NOT_APPLIED:
+                    _notes[inst.name] = _offline.apply(inst.name, _offline.AGENTS_UNOBSERVED)
     order = {i.name: n for n, i in enumerate(DEFAULT + OPT_IN)}
-    return Report(tuple(sorted(outcomes, key=lambda o: order[o.name])))
+    ordered = [_annotate(o) for o in sorted(outcomes, key=lambda o: order[o.name])]
+    return Report((*ordered, *(_gap(*g) for g in (_gaps.untraced() if names is None else ()))))
+
+
+def _gap(name: str, version: str, reason: str) -> InstrumentOutcome:
+    """A library whose model calls nothing sees: reported, and warned about once."""
+    if name not in _warned:
+        _warned.add(name)
+        logger.warning("truefoundry_tracing: %s is not traced: %s", name, reason)
+    return InstrumentOutcome(name, "unavailable", reason, version)

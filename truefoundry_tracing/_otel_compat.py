@@ -20,6 +20,7 @@ __all__ = [
     "plain_attributes",
     "replace_attributes",
     "replace_events",
+    "replace_parent",
     "replace_status",
     "set_resource",
 ]
@@ -55,6 +56,11 @@ def replace_events(span: Any, events: tuple[Any, ...]) -> None:
 def replace_status(span: Any, status: Any) -> None:
     """Give a finished span a new status (its description rewritten)."""
     span._status = status
+
+
+def replace_parent(span: Any, parent: Any) -> None:
+    """Re-parent a span that is starting now (``parent`` is a ``SpanContext`` or None)."""
+    span._parent = parent
 
 
 def set_resource(span: Any, resource: Any) -> None:

@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from ._enrich import from_context
+from ._frameworks import _dedupe
 from ._otel_compat import set_resource
 from ._processors import abandon, bounded, closing, exporters_of, retire, stuck
 from ._redact import Redactor, redact_span
@@ -135,11 +136,15 @@ class RootProcessor(SpanProcessor):
         from_context(span, context_api.get_current())
         if config.resource is not None and p.owns_provider:
             set_resource(span, config.resource)  # a new app_name applies to spans started now
+        if _dedupe.state.active:
+            _dedupe.on_start(span)
         for d in config.delegates:
             d.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         p = self._p
+        if _dedupe.state.active and _dedupe.drop(span):
+            return  # a second record of a call another span records (see _frameworks)
         config = p.config
         try:
             if config.redactor is not None:

@@ -350,6 +350,44 @@ class SpanList(Sequence[SpanRecord]):
                 f"Captured spans:\n{self._tree_or_none()}"
             )
 
+    def assert_one_llm_span_per_call(self, calls: int) -> None:
+        """Assert ``calls`` model calls gave exactly ``calls`` LLM spans, all in one trace, none
+        inside another LLM span, each with its model, output and token counts.
+
+        The invariant a framework run should keep whatever records it (a provider SDK's own
+        spans, a framework instrumentation above the provider's): compare ``calls`` with the
+        requests your fake model server received.
+
+        Example:
+            >>> SpanList([]).assert_one_llm_span_per_call(0)
+        """
+        problems: list[str] = []
+        found = self.llm_spans()
+        if len(found) != calls:
+            problems.append(f"{len(found)} LLM spans for {calls} model calls")
+        if len(self.traces()) > 1:
+            problems.append(f"the spans form {len(self.traces())} traces, not one")
+        for span in found:
+            view = llm_view(span.attributes)
+            missing = [
+                what
+                for what, ok in (
+                    ("model", view.model),
+                    ("output", view.output_messages),
+                    ("token counts", view.input_tokens is not None and view.output_tokens),
+                )
+                if not ok
+            ]
+            if missing:
+                problems.append(f"{span.name!r} has no {', no '.join(missing)}")
+            if any(is_llm_span(a.attributes) for a in self.ancestors(span)):
+                problems.append(f"{span.name!r} is inside another LLM span")
+        if problems:
+            raise AssertionError(
+                f"not one complete LLM span per model call: {'; '.join(problems)}.\n"
+                f"Captured spans:\n{self._tree_or_none()}"
+            )
+
 
 def _contains(value: Any, needle: str) -> bool:
     if isinstance(value, str):

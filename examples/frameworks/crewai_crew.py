@@ -1,10 +1,10 @@
 """CrewAI: a one-agent, one-task crew inside a ``@workflow``, traced by ``init()``.
 
 Needs ``crewai`` (see docs/frameworks/crewai.md). Offline by default: the agent's model is a
-local OpenAI-compatible stand-in and the trace is printed as a tree to stderr; CrewAI's own
-telemetry and trace-sharing prompt are switched off. With ``TFY_HOST`` and ``TFY_API_KEY`` set,
-it calls TrueFoundry's AI gateway (model ``TFY_MODEL`` or ``openai-main/gpt-4o-mini``) and the
-trace goes to TrueFoundry.
+local OpenAI-compatible stand-in and the trace is printed as a tree to stderr; ``init()``
+switches CrewAI's own telemetry and trace-sharing prompt off. With ``TFY_HOST`` and
+``TFY_API_KEY`` set, it calls TrueFoundry's AI gateway (model ``TFY_MODEL`` or
+``openai-main/gpt-4o-mini``) and the trace goes to TrueFoundry.
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ import os
 from collections.abc import Callable
 from contextlib import ExitStack
 
-# CrewAI sends anonymous usage telemetry to its own servers unless told not to.
-os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
-
+# CrewAI sends anonymous usage telemetry to its own servers; init() turns it off.
 from crewai import LLM, Agent, Crew, Task
 
 import truefoundry_tracing as tt

@@ -4,8 +4,9 @@
 ``constraints/frameworks-*.txt`` and runs this folder there. In the other environments each
 module skips itself (``pytest.importorskip``) because its framework is not installed.
 
-Everything runs offline against ``FakeLLMServer``: CrewAI's telemetry and trace prompt are
-switched off here, before any framework is imported.
+Everything runs offline against local fakes, under the offline guard of ``tests/conftest.py``
+(in the examples' child processes too): the frameworks' own telemetry is left as a user's app
+has it, for ``init()`` to turn off.
 """
 
 from __future__ import annotations
@@ -17,14 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-OFFLINE_ENV = {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}
-for _name, _value in OFFLINE_ENV.items():
-    os.environ.setdefault(_name, _value)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "frameworks"
 
@@ -39,7 +32,7 @@ def run_offline(tmp_path: Path) -> Callable[[list[str]], subprocess.CompletedPro
             for k, v in os.environ.items()
             if not k.startswith(("TFY_", "TRACELOOP_", "OTEL_", "CREWAI_"))
         }
-        env.update(OFFLINE_ENV, HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"))
+        env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"))
         result = subprocess.run(
             [sys.executable, *args],
             capture_output=True,

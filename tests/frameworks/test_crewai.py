@@ -59,3 +59,22 @@ def test_example_runs_offline_and_prints_its_trace(
         "Geographer.agent",
         "openai.chat",
     ]
+
+
+def test_init_turns_crewai_telemetry_off_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREWAI_DISABLE_TELEMETRY", raising=False)
+    monkeypatch.delenv("CREWAI_TRACING_ENABLED", raising=False)
+    status = require_instrumented("crewai")
+    import os
+
+    assert os.environ["CREWAI_DISABLE_TELEMETRY"] == "true"
+    assert os.environ["CREWAI_TRACING_ENABLED"] == "false"
+    reason = {o.name: o for o in status.instrument_report}["crewai"].reason
+    assert "off: CrewAI's anonymous telemetry (CREWAI_DISABLE_TELEMETRY=true)" in reason
+
+
+def test_a_user_choice_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREWAI_DISABLE_TELEMETRY", "false")
+    status = require_instrumented("crewai")
+    reason = {o.name: o for o in status.instrument_report}["crewai"].reason
+    assert "on: CrewAI's anonymous telemetry (CREWAI_DISABLE_TELEMETRY=false is set)" in reason

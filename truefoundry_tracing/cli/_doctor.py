@@ -22,6 +22,7 @@ from typing import IO, Any
 from .._config import Settings, mask_secret, resolve
 from .._config._advice import candidates
 from .._errors import ConfigError
+from .._frameworks._gaps import untraced
 from .._transport import Attempts, Hints, Verdict, post, post_retrying
 
 __all__ = ["DoctorReport", "run_doctor"]
@@ -190,6 +191,8 @@ def run_doctor(
     environ: Mapping[str, str] = os.environ if env is None else env
     report = DoctorReport()
     report.notes.extend(ca_notes(environ))
+    # libraries whose model calls no instrumentation sees (the same sentences init() warns)
+    report.notes.extend(f"{name} is not traced: {why}" for name, _, why in untraced())
     try:
         settings = resolve(env=environ, **{k: v for k, v in arguments.items() if v is not None})
     except ConfigError as err:

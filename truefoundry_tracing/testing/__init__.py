@@ -26,17 +26,23 @@ if TYPE_CHECKING:
     from ..spans import LLMView, SpanList, SpanRecord, llm_view, render_tree
     from ._capture import CapturedSpans, capture_spans
     from ._llm_server import FakeLLMServer, RecordedRequest, ScriptedReply
+    from ._network import NetworkBlocked, block_network
+    from ._wire_fakes import FakeAnthropicServer, FakeResponsesServer
 
 __all__ = [
     "CapturedSpans",
+    "FakeAnthropicServer",
     "FakeLLMServer",
+    "FakeResponsesServer",
     "LLMView",
+    "NetworkBlocked",
     "OTLPReceiver",
     "ReceivedRequest",
     "RecordedRequest",
     "ScriptedReply",
     "SpanList",
     "SpanRecord",
+    "block_network",
     "capture_spans",
     "llm_view",
     "render_tree",
@@ -56,6 +62,10 @@ _LAZY = {
     "ScriptedReply": "._llm_server",
     "OTLPReceiver": ".._server._receiver",
     "ReceivedRequest": ".._server._receiver",
+    "NetworkBlocked": "._network",
+    "block_network": "._network",
+    "FakeAnthropicServer": "._wire_fakes",
+    "FakeResponsesServer": "._wire_fakes",
 }
 
 

@@ -1,0 +1,3 @@
+"""Where traceloop's instrumentations fall short of one right trace per run: the libraries'
+own telemetry switched off (:mod:`._offline`), calls recorded twice reduced to one span
+(:mod:`._dedupe`), and model calls nothing can see reported (:mod:`._gaps`)."""

@@ -1,0 +1,112 @@
+"""Exactly one LLM span per model call, where two instrumentations record the same call.
+
+* **Anthropic SDK 2.x** records each API call in its own span (scope
+  ``com.anthropic.sdk.python``) beside traceloop's ``anthropic.chat``, in a different trace
+  when no workflow is open. While traceloop's Anthropic instrumentation is applied,
+  ``ANTHROPIC_OPEN_TELEMETRY=false`` keeps clients created afterwards from making those spans,
+  and spans of clients made before ``init()`` are dropped.
+* **OpenAI Agents SDK and Haystack 2.x**: their instrumentations open an LLM span around each
+  model call (``openai.response``, ``haystack.openai.chat``), and the provider's
+  instrumentation (OpenAI chat or responses, LiteLLM) records the same call inside it,
+  completely; the outer one has no output or tokens (Agents SDK with the chat model; Haystack
+  records the output key ``"replies"`` as the completion). When a provider span starts inside
+  one, it takes the outer span's place (its parent becomes the outer span's parent) and the
+  outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
+  call) keeps the outer span, the only record.
+
+The root processor calls :func:`on_start` and :func:`drop` for every span once
+:data:`state` is active, which :func:`activate` makes it when one of those instrumentations
+is applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._otel_compat import replace_parent
+from ._fixes import fix_anthropic_stream_usage
+from ._offline import Switch, agents_export_off, apply
+
+__all__ = ["activate", "drop", "on_start", "state"]
+
+_ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
+# instrumentation name -> the scope of its spans around a model call
+_OUTER_SCOPES = {
+    "openai_agents": "opentelemetry.instrumentation.openai_agents",
+    "haystack": "opentelemetry.instrumentation.haystack",
+}
+_CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
+
+
+class _State:
+    __slots__ = ("active", "anthropic", "outer")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.anthropic = False
+        self.outer: frozenset[str] = frozenset()  # scopes whose model spans may be replaced
+
+
+state = _State()
+# Live framework model spans: span id -> their parent's context; those a provider span
+# replaced, to drop when they end.
+_outer: dict[int, Any] = {}
+_replaced: set[int] = set()
+
+
+def activate(name: str) -> str:
+    """Start deduplicating for instrumentation ``name``; the note for its report line.
+
+    Example:
+        >>> activate("openai")
+        ''
+    """
+    if name == "anthropic":
+        state.anthropic = state.active = True
+        fix_anthropic_stream_usage()
+        return apply(
+            name,
+            (Switch("ANTHROPIC_OPEN_TELEMETRY", "false", "the Anthropic SDK's own second span"),),
+        )
+    if name in _OUTER_SCOPES:
+        state.outer = state.outer | {_OUTER_SCOPES[name]}
+        state.active = True
+        note = "each model call is one LLM span: the provider's, in place of the one around it"
+        return f"{agents_export_off()}; {note}" if name == "openai_agents" else note
+    return ""
+
+
+def _kind(span: Any) -> int:
+    kind = getattr(span, "kind", None)
+    return int(getattr(kind, "value", -1))
+
+
+def _scope(span: Any) -> str:
+    scope = getattr(span, "instrumentation_scope", None)
+    return str(getattr(scope, "name", "") or "")
+
+
+def on_start(span: Any) -> None:
+    """Note a framework's model span; hand its place to a provider span started inside it."""
+    if not state.outer or _kind(span) != _CLIENT:
+        return
+    if _scope(span) in state.outer:
+        _outer[span.context.span_id] = span.parent
+        return
+    parent = span.parent
+    if parent is not None and parent.span_id in _outer:
+        replace_parent(span, _outer[parent.span_id])
+        _replaced.add(parent.span_id)
+
+
+def drop(span: Any) -> bool:
+    """True for a span that records a call another span records completely."""
+    if _kind(span) != _CLIENT:
+        return False
+    if state.anthropic and _scope(span).startswith(_ANTHROPIC_SCOPE):
+        return True
+    span_id = span.context.span_id
+    if _outer.pop(span_id, False) is not False and span_id in _replaced:
+        _replaced.discard(span_id)
+        return True
+    return False
