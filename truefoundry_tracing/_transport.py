@@ -148,11 +148,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
-def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Verdict:
-    """Turn an HTTP status from the collector into a :class:`Verdict`."""
+def _refused(status: int, hints: Hints) -> Verdict | None:
+    """The verdict for a status that names a setting to fix (401, 403, 404, 413), or None."""
     url = hints.url
-    if 200 <= status < 300:
-        return Verdict("accepted", f"{status} from {url}: spans accepted.", status)
     if status == 401:
         action = (
             f"Check {hints.key_source}: it must be a valid TrueFoundry API key."
@@ -195,6 +193,17 @@ def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Ve
             "trace_content=False (TFY_TRACING_TRACE_CONTENT=false).",
             spans=DROPPED,
         )
+    return None
+
+
+def classify_status(status: int, headers: Mapping[str, str], hints: Hints) -> Verdict:
+    """Turn an HTTP status from the collector into a :class:`Verdict`."""
+    url = hints.url
+    if 200 <= status < 300:
+        return Verdict("accepted", f"{status} from {url}: spans accepted.", status)
+    refused = _refused(status, hints)
+    if refused is not None:
+        return refused
     if status in RETRYABLE_STATUS:
         if status == 429:
             code, what = "rate_limited", "rate limited"
