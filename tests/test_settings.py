@@ -988,19 +988,6 @@ def test_the_gateway_names_a_bad_tfy_host_instead_of_saying_none_is_set(
     assert KEY not in str(info.value)
 
 
-def test_no_function_in_the_settings_package_is_80_lines_or_longer() -> None:
-    import ast
-    from pathlib import Path
-
-    import truefoundry_tracing._config as package
-
-    for path in Path(package.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                length = (node.end_lineno or node.lineno) - node.lineno + 1
-                assert length < 80, f"{path.name}:{node.name} is {length} lines"
-
-
 def test_a_bad_endpoint_sends_nowhere_rather_than_to_the_host() -> None:
     env = {"TFY_HOST": "https://acme.example.com", "TFY_TRACING_ENDPOINT": "collector:4318"}
     s = _resolve(env)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ._context import association_properties, conversation
     from ._errors import ConfigError, MissingDependencyError, TracingError
     from ._gateway import gateway_headers, gateway_metadata, parse_metadata
-    from ._instruments import InstrumentOutcome
+    from ._instrument_table import InstrumentOutcome
     from .decorators import agent, task, tool, workflow
 
 __all__ = [
@@ -64,7 +64,7 @@ _LAZY = {
     "gateway_headers": "._gateway",
     "gateway_metadata": "._gateway",
     "parse_metadata": "._gateway",
-    "InstrumentOutcome": "._instruments",
+    "InstrumentOutcome": "._instrument_table",
     "workflow": ".decorators",
     "task": ".decorators",
     "agent": ".decorators",

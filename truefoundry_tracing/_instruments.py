@@ -25,11 +25,20 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from . import _deferred
-from ._errors import ConfigError
 from ._frameworks import _dedupe, _gaps, _offline
+from ._instrument_table import (
+    DEFAULT,
+    KNOWN,
+    OPT_IN,
+    Instrumentation,
+    InstrumentOutcome,
+    Report,
+    State,
+    check_names,
+)
 from ._shims import openai_stream_usage
 from ._state import FLAGS
 
@@ -45,173 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("truefoundry_tracing")
-
-State = Literal[
-    "applied", "deferred", "kept", "not installed", "unavailable", "incompatible", "failed"
-]
-
-
-@dataclass(frozen=True)
-class Instrumentation:
-    """One library ``init()`` knows how to instrument."""
-
-    name: str
-    dists: tuple[str, ...]  # distributions, any of which means the library is installed
-    module: str  # module of the instrumentation
-    cls: str
-    # the library's modules whose import means it may be used: importing any of them applies
-    # an instrumentation deferred by init()
-    imports: tuple[str, ...] = ()
-    removable: bool = False  # its uninstrument() really unwraps (OpenTelemetry contrib ones)
-
-    @property
-    def package(self) -> str:
-        """The distribution that provides the instrumentation."""
-        return "opentelemetry-instrumentation-" + self.module.rsplit(".", 1)[-1].replace("_", "-")
-
-
-@dataclass(frozen=True)
-class InstrumentOutcome:
-    """What ``init()`` did about one library.
-
-    ``state`` is ``applied``; ``deferred`` (installed and not used yet: instrumented as the
-    app imports the library, or for the OpenAI client on its first use, so ``init()`` does not
-    pay for loading what the app may never call); ``kept`` (applied by an earlier ``init()``,
-    no longer asked for, still active); ``not installed``; ``unavailable`` (this traceloop-sdk
-    ships no instrumentation for it); ``incompatible`` (versions that do not work together,
-    named in ``reason``); or ``failed`` (the instrumentation raised; the error is in ``reason``).
-
-    Example:
-        >>> o = InstrumentOutcome("langchain", "not installed", "langchain-core is not installed.")
-        >>> o.active, str(o)
-        (False, 'langchain: not installed (langchain-core is not installed.)')
-    """
-
-    name: str
-    state: State
-    reason: str = ""
-    library_version: str | None = None
-    instrumentation_version: str | None = None
-
-    @property
-    def active(self) -> bool:
-        """True when calls to the library are traced (``applied``, ``deferred`` or ``kept``)."""
-        return self.state in ("applied", "deferred", "kept")
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.state}" + (f" ({self.reason})" if self.reason else "")
-
-
-@dataclass(frozen=True)
-class Report:
-    """Every outcome of one ``init()``, in table order."""
-
-    outcomes: tuple[InstrumentOutcome, ...]
-
-
-def _i(
-    name: str,
-    dists: str | tuple[str, ...],
-    module: str,
-    cls: str,
-    imports: str | tuple[str, ...] | None = None,
-) -> Instrumentation:
-    return Instrumentation(
-        name,
-        (dists,) if isinstance(dists, str) else dists,
-        "opentelemetry.instrumentation." + module,
-        cls,
-        (imports,) if isinstance(imports, str) else (imports or (module,)),
-    )
-
-
-DEFAULT: tuple[Instrumentation, ...] = (
-    # model providers
-    _i("openai", "openai", "openai", "OpenAIInstrumentor"),
-    _i("anthropic", "anthropic", "anthropic", "AnthropicInstrumentor"),
-    _i("bedrock", "boto3", "bedrock", "BedrockInstrumentor", "botocore"),
-    _i("sagemaker", "boto3", "sagemaker", "SageMakerInstrumentor", "botocore"),
-    _i("vertexai", "google-cloud-aiplatform", "vertexai", "VertexAIInstrumentor"),
-    _i(
-        "google_generativeai",
-        ("google-genai", "google-generativeai"),
-        "google_generativeai",
-        "GoogleGenerativeAiInstrumentor",
-        ("google.genai", "google.generativeai"),
-    ),
-    _i("cohere", "cohere", "cohere", "CohereInstrumentor"),
-    _i("mistral", "mistralai", "mistralai", "MistralAiInstrumentor"),
-    _i("groq", "groq", "groq", "GroqInstrumentor"),
-    _i("ollama", "ollama", "ollama", "OllamaInstrumentor"),
-    _i("together", "together", "together", "TogetherAiInstrumentor"),
-    _i("replicate", "replicate", "replicate", "ReplicateInstrumentor"),
-    _i("transformers", "transformers", "transformers", "TransformersInstrumentor"),
-    _i(
-        "watsonx",
-        ("ibm-watsonx-ai", "ibm-watson-machine-learning"),
-        "watsonx",
-        "WatsonxInstrumentor",
-        ("ibm_watsonx_ai", "ibm_watson_machine_learning"),
-    ),
-    _i(
-        "alephalpha",
-        "aleph-alpha-client",
-        "alephalpha",
-        "AlephAlphaInstrumentor",
-        "aleph_alpha_client",
-    ),
-    _i("litellm", "litellm", "litellm", "LiteLLMInstrumentor"),
-    _i("voyageai", "voyageai", "voyageai", "VoyageAIInstrumentor"),
-    _i("writer", "writer-sdk", "writer", "WriterInstrumentor", "writerai"),
-    # agent frameworks (LangGraph runs on langchain-core, so one instrumentation covers both)
-    _i("langchain", "langchain-core", "langchain", "LangchainInstrumentor", "langchain_core"),
-    _i(
-        "llama_index",
-        ("llama-index-core", "llama-index"),
-        "llamaindex",
-        "LlamaIndexInstrumentor",
-        # llama_index is a namespace package since 0.10: its import runs no hook
-        ("llama_index.core", "llama_index"),
-    ),
-    _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
-    _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
-    _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
-    _i("agno", "agno", "agno", "AgnoInstrumentor"),
-    _i("mcp", "mcp", "mcp", "McpInstrumentor"),
-    # vector databases
-    _i("chroma", "chromadb", "chromadb", "ChromaInstrumentor"),
-    _i("pinecone", ("pinecone", "pinecone-client"), "pinecone", "PineconeInstrumentor"),
-    _i("qdrant", "qdrant-client", "qdrant", "QdrantInstrumentor", "qdrant_client"),
-    _i("weaviate", "weaviate-client", "weaviate", "WeaviateInstrumentor"),
-    _i("milvus", "pymilvus", "milvus", "MilvusInstrumentor", "pymilvus"),
-    _i("lancedb", "lancedb", "lancedb", "LanceInstrumentor"),
-    _i("marqo", "marqo", "marqo", "MarqoInstrumentor"),
-)
-
-OPT_IN: tuple[Instrumentation, ...] = tuple(
-    Instrumentation(i.name, i.dists, i.module, i.cls, i.imports, removable=True)
-    for i in (
-        _i("requests", "requests", "requests", "RequestsInstrumentor"),
-        _i("urllib3", "urllib3", "urllib3", "URLLib3Instrumentor"),
-        _i("httpx", "httpx", "httpx", "HTTPXClientInstrumentor"),
-        _i("sqlalchemy", "sqlalchemy", "sqlalchemy", "SQLAlchemyInstrumentor"),
-        _i("redis", "redis", "redis", "RedisInstrumentor"),
-        _i("pymysql", "pymysql", "pymysql", "PyMySQLInstrumentor"),
-    )
-)
-
-KNOWN: dict[str, Instrumentation] = {i.name: i for i in DEFAULT + OPT_IN}
-_ALIASES = {
-    "crew": "crewai",
-    "langgraph": "langchain",
-    "llamaindex": "llama_index",
-    "llama-index": "llama_index",
-    "mistralai": "mistral",
-    "chromadb": "chroma",
-    "gemini": "google_generativeai",
-    "google_genai": "google_generativeai",
-    "openai-agents": "openai_agents",
-}
 
 # Live instrumentor per name, and outcomes that must not be retried (a failed instrument()
 # may have wrapped half of a library; trying again would wrap that half twice).
@@ -229,31 +71,6 @@ _provider: Any = None
 # Reentrant: applying one instrumentation may import another deferred library, whose import
 # hook then applies that one on the same thread.
 _lock = threading.RLock()
-
-
-def check_names(names: Iterable[str], setting: str = "instruments") -> tuple[str, ...]:
-    """Canonical names for ``instruments=``, or ConfigError naming the unknown ones.
-
-    Example:
-        >>> check_names(["OpenAI", "langgraph", "llamaindex"])
-        ('openai', 'langchain', 'llama_index')
-    """
-    out: list[str] = []
-    unknown: list[str] = []
-    for raw in names:
-        key = raw.strip().lower()
-        name = _ALIASES.get(key, key)
-        if name in KNOWN:
-            out.append(name)
-        elif key:
-            unknown.append(raw)
-    if unknown:
-        listed = ", ".join(repr(u) for u in unknown)
-        raise ConfigError(
-            f"{setting} names unknown libraries: {listed}. Use names from this list: "
-            f"{', '.join(sorted(KNOWN))}."
-        )
-    return tuple(dict.fromkeys(out))
 
 
 def _canonical(name: str) -> str:

@@ -356,7 +356,7 @@ def instrument_names(value: Any, setting: str) -> tuple[str, ...]:
         >>> instrument_names("OpenAI, langgraph", "TFY_TRACING_INSTRUMENTS")
         ('openai', 'langchain')
     """
-    from .._instruments import KNOWN, check_names
+    from .._instrument_table import KNOWN, check_names
 
     items = value.split(",") if isinstance(value, str) else value
     try:
@@ -382,7 +382,7 @@ def instrument_names(value: Any, setting: str) -> tuple[str, ...]:
 
 
 def _known_alias(name: str) -> bool:
-    from .._instruments import check_names
+    from .._instrument_table import check_names
 
     try:
         check_names([name])

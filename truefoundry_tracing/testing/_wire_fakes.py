@@ -382,89 +382,11 @@ class FakeResponsesServer(_Fake):
         done = self._answer(payload, reply, n)
         seq = itertools.count()
         started = {**done, "status": "in_progress", "output": [], "usage": None}
-        yield (
-            "response.created",
-            {
-                "type": "response.created",
-                "sequence_number": next(seq),
-                "response": started,
-            },
-        )
+        yield _event("response.created", seq, response=started)
         for index, item in enumerate(done["output"]):
-            if item["type"] == "message":
-                empty = {**item, "status": "in_progress", "content": []}
-                yield (
-                    "response.output_item.added",
-                    {
-                        "type": "response.output_item.added",
-                        "sequence_number": next(seq),
-                        "output_index": index,
-                        "item": empty,
-                    },
-                )
-                text = item["content"][0]["text"]
-                for piece in _pieces(text):
-                    yield (
-                        "response.output_text.delta",
-                        {
-                            "type": "response.output_text.delta",
-                            "sequence_number": next(seq),
-                            "item_id": item["id"],
-                            "output_index": index,
-                            "content_index": 0,
-                            "delta": piece,
-                            "logprobs": [],
-                        },
-                    )
-                yield (
-                    "response.output_text.done",
-                    {
-                        "type": "response.output_text.done",
-                        "sequence_number": next(seq),
-                        "item_id": item["id"],
-                        "output_index": index,
-                        "content_index": 0,
-                        "text": text,
-                        "logprobs": [],
-                    },
-                )
-            else:
-                yield (
-                    "response.output_item.added",
-                    {
-                        "type": "response.output_item.added",
-                        "sequence_number": next(seq),
-                        "output_index": index,
-                        "item": {**item, "arguments": "", "status": "in_progress"},
-                    },
-                )
-                yield (
-                    "response.function_call_arguments.done",
-                    {
-                        "type": "response.function_call_arguments.done",
-                        "sequence_number": next(seq),
-                        "item_id": item["id"],
-                        "output_index": index,
-                        "arguments": item["arguments"],
-                    },
-                )
-            yield (
-                "response.output_item.done",
-                {
-                    "type": "response.output_item.done",
-                    "sequence_number": next(seq),
-                    "output_index": index,
-                    "item": item,
-                },
-            )
-        yield (
-            "response.completed",
-            {
-                "type": "response.completed",
-                "sequence_number": next(seq),
-                "response": done,
-            },
-        )
+            yield from _item_events(item, index, seq)
+            yield _event("response.output_item.done", seq, output_index=index, item=item)
+        yield _event("response.completed", seq, response=done)
 
     def _error(self, reply: ScriptedReply) -> Any:
         return {
@@ -525,3 +447,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _event(kind: str, seq: Iterator[int], **fields: Any) -> tuple[str, Any]:
+    """One Responses API stream event, numbered as the API numbers them."""
+    return kind, {"type": kind, "sequence_number": next(seq), **fields}
+
+
+def _item_events(
+    item: Mapping[str, Any], index: int, seq: Iterator[int]
+) -> Iterator[tuple[str, Any]]:
+    """The events that stream one output item: a message's text deltas, or a call's arguments."""
+    if item["type"] != "message":
+        added = {**item, "arguments": "", "status": "in_progress"}
+        yield _event("response.output_item.added", seq, output_index=index, item=added)
+        yield _event(
+            "response.function_call_arguments.done",
+            seq,
+            item_id=item["id"],
+            output_index=index,
+            arguments=item["arguments"],
+        )
+        return
+    empty = {**item, "status": "in_progress", "content": []}
+    yield _event("response.output_item.added", seq, output_index=index, item=empty)
+    text = item["content"][0]["text"]
+    where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+    for piece in _pieces(text):
+        yield _event("response.output_text.delta", seq, **where, delta=piece, logprobs=[])
+    yield _event("response.output_text.done", seq, **where, text=text, logprobs=[])
