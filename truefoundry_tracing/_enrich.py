@@ -13,7 +13,6 @@ imports a surface and spans pay nothing for a feature the app does not use.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 from typing import Any
 
 from ._context import AGENT_KEY, ASSOCIATION_KEY, CONVERSATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
@@ -68,6 +67,8 @@ def from_context(span: Any, ctx: Any) -> None:
 @functools.cache
 def _prompt_values_as_text() -> bool:
     """traceloop 0.38 records prompt values as they are; later lines as text."""
+    import importlib.metadata  # only once set_prompt was used: init() never pays for it
+
     try:
         major, minor = importlib.metadata.version("traceloop-sdk").split(".")[:2]
         return (int(major), int(minor)) > (0, 38)
