@@ -506,7 +506,8 @@ def apply(names: tuple[str, ...] | None, tracer_provider: Any) -> Report:
                     _notes[inst.name] = _offline.apply(inst.name, _offline.AGENTS_UNOBSERVED)
     order = {i.name: n for n, i in enumerate(DEFAULT + OPT_IN)}
     ordered = [_annotate(o) for o in sorted(outcomes, key=lambda o: order[o.name])]
-    return Report((*ordered, *(_gap(*g) for g in (_gaps.untraced() if names is None else ()))))
+    gaps = _gaps.untraced(_version) if names is None else []
+    return Report((*ordered, *(_gap(*g) for g in gaps)))
 
 
 def _gap(name: str, version: str, reason: str) -> InstrumentOutcome:

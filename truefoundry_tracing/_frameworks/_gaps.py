@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+from collections.abc import Callable
 
 __all__ = ["failure_hint", "untraced"]
 
@@ -48,22 +48,20 @@ def failure_hint(name: str, version: str | None) -> str:
     return f" {fix[0].upper()}{fix[1:]}."
 
 
-def untraced() -> list[tuple[str, str, str]]:
+def untraced(
+    version: Callable[[str], str | None] | None = None,
+) -> list[tuple[str, str, str]]:
     """(library, version, sentence with the fix) for each installed library whose model calls
-    no instrumentation sees.
+    no instrumentation sees. ``version(dist)`` finds an installed distribution's version
+    (default: ``importlib.metadata``; ``init()`` passes its cached directory scan).
 
     Example:
         >>> all(len(gap) == 3 for gap in untraced())
         True
     """
+    find = version or _metadata_version
     gaps: list[tuple[str, str, str]] = []
-    try:
-        dspy = importlib.metadata.version("dspy")
-    except importlib.metadata.PackageNotFoundError:
-        try:
-            dspy = importlib.metadata.version("dspy-ai")
-        except importlib.metadata.PackageNotFoundError:
-            dspy = ""
+    dspy = find("dspy") or find("dspy-ai") or ""
     if _major(dspy) >= 3:
         gaps.append(
             (
@@ -75,3 +73,12 @@ def untraced() -> list[tuple[str, str, str]]:
             )
         )
     return gaps
+
+
+def _metadata_version(dist: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -21,7 +21,6 @@ Calls that are not streamed never reach the wrapped functions, so they cost noth
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -87,6 +86,8 @@ def apply() -> bool:
 
 
 def _version() -> str | None:
+    import importlib.metadata  # when the openai instrumentation is applied, not at init()
+
     try:
         return importlib.metadata.version(_DIST)
     except importlib.metadata.PackageNotFoundError:
