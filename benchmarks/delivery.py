@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .run import ROOT, BenchError, Plan, Receiver, Row, child_env, median, refused_url
+from .run import ROOT, BenchError, Plan, Receiver, Row, child_env, median, refused_url, worker
 from .worker import SPAN_ATTRIBUTES, rss_bytes
 
 # A short script as users write them: init, one workflow with a few tasks, exit (the exit
@@ -39,18 +39,7 @@ job()
 
 
 def _run(name: str, timeout: float = 600.0, **args: Any) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.delivery", name, json.dumps(args)]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=ROOT
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{name} did not finish within {timeout:.0f} s") from exc
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise BenchError(f"{name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return worker(name, timeout, module="benchmarks.delivery", **args)
 
 
 def _script_seconds(url: str) -> tuple[float, str]:

@@ -127,9 +127,11 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def worker(name: str, timeout: float = 300.0, **args: Any) -> dict[str, Any]:
-    """Run one workload of :mod:`benchmarks.worker` in a fresh interpreter."""
-    cmd = [sys.executable, "-m", "benchmarks.worker", name, json.dumps(args)]
+def worker(
+    name: str, timeout: float = 300.0, *, module: str = "benchmarks.worker", **args: Any
+) -> dict[str, Any]:
+    """Run one workload of ``module`` (:mod:`benchmarks.worker`) in a fresh interpreter."""
+    cmd = [sys.executable, "-m", module, name, json.dumps(args)]
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=ROOT

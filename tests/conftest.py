@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from truefoundry_tracing.testing import FakeLLMServer, OTLPReceiver
 
+# Helpers shared by the suites in sub-folders (``from _polling import wait_until``).
+sys.path.insert(0, os.path.dirname(__file__))
+
 _PREFIXES = ("TFY_", "TRACELOOP_", "OTEL_")
 OPENAI_TEST_KEY = "sk-test-not-a-real-key"
 

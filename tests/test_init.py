@@ -24,6 +24,7 @@ from typing import Any
 
 import openai
 import pytest
+from _polling import wait_until
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -121,14 +122,6 @@ def check_requests(
         assert req.headers.get("tfy-tracing-project") == project
         assert req.ok
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def no_key_anywhere(receiver: OTLPReceiver, *keys: str) -> None:

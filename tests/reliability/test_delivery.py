@@ -12,10 +12,9 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 
 import pytest
+from _polling import wait_until
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import OTLPReceiver
@@ -32,14 +31,6 @@ def step(n: int) -> int:
 def handle(n: int) -> int:
     return step(n) + step(n + 1)
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def ours(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:

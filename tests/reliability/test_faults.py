@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from _polling import wait_until
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import OTLPReceiver
@@ -50,14 +51,6 @@ def handle(n: int) -> int:
 def ping(n: int) -> int:
     return n + 1
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @dataclass(frozen=True)
