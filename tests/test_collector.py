@@ -15,9 +15,10 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from _polling import wait_until
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import OTLPReceiver
@@ -130,15 +131,6 @@ def answer(n: int) -> int:
     return lookup(n) + lookup(n + 1)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def run_threads(threads: int, calls: int, start: int = 0) -> None:
     def work(t: int) -> None:
         for i in range(calls):
@@ -176,13 +168,13 @@ def test_a_collector_restart_in_the_middle_of_a_run_loses_nothing(
 ) -> None:
     status = tt.init("restart", endpoint=rotel.endpoint, console=False, disable_batch=True)
     run_threads(4, 10)
-    assert wait_until(lambda: status.exported == 120)
+    assert wait_until(lambda: status.exported == 120, timeout=30)
     assert len(receiver.wait_for_spans(120)) == 120
     rotel.stop()  # the app keeps running: its spans are kept while nothing listens
     run_threads(4, 10, start=1000)
-    assert wait_until(lambda: status.pending > 0)
+    assert wait_until(lambda: status.pending > 0, timeout=30)
     rotel.start()
-    assert wait_until(lambda: status.exported == 240)
+    assert wait_until(lambda: status.exported == 240, timeout=30)
     spans = receiver.wait_for_spans(240, timeout=30)
     assert len({s.span_id for s in spans}) == len(spans) == 240
     assert status.dropped == 0 and status.error_cleared_at is not None
