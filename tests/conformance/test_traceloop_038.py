@@ -61,6 +61,10 @@ def _baseline_exporter() -> InMemorySpanExporter:
         resource_attributes={"something": "yes"},
         disable_batch=True,
         exporter=exporter,
+        # Offline: no anonymous telemetry, and no tiktoken counting of streams, which
+        # downloads its encodings (openaipublic.blob.core.windows.net) on 0.38.12.
+        telemetry_enabled=False,
+        should_enrich_metrics=False,
     )
     return exporter
 
@@ -693,7 +697,11 @@ def test_baseline_is_plain_traceloop(tmp_path: Path) -> None:
         for k, v in os.environ.items()
         if not k.upper().startswith(("TFY_", "TRACELOOP_", "OTEL_", "PYTEST_XDIST"))
     }
-    env.update(CONFORMANCE_BASELINE="traceloop", TRACELOOP_METRICS_ENABLED="false")
+    env.update(
+        CONFORMANCE_BASELINE="traceloop",
+        TRACELOOP_METRICS_ENABLED="false",
+        TRACELOOP_TELEMETRY="false",
+    )
     result = subprocess.run(
         [
             sys.executable,
