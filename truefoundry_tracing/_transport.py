@@ -8,10 +8,8 @@ a failure the same way.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import math
 import socket
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -139,6 +137,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         seconds = float(raw)
     except ValueError:
         try:
+            import email.utils  # only for an HTTP-date Retry-After
+
             when = email.utils.parsedate_to_datetime(raw)
             seconds = when.timestamp() - time.time()
         except (TypeError, ValueError, IndexError, OverflowError):
@@ -261,6 +261,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
     """Turn a network error from posting spans into a :class:`Verdict`."""
+    import ssl  # loaded with the HTTP client by now; not at init()
     url = hints.url
     chain = _chain(exc)
     if any(
