@@ -7,7 +7,8 @@ and the start-time enrichers surfaces registered. Other modules read and write t
 none keeps process-wide mutable state of its own, except three records of hooks that cannot be
 taken back, which are therefore never restored: which libraries were instrumented
 (``_instruments``), which import hooks are installed (``_deferred``, ``_import_hooks``),
-whether ``threading`` carries the trace context (``_threads``), and the exit, signal and fork
+whether ``threading`` carries the trace context (``_threads``), which duplicate-span rules
+those instrumentations switched on (``_frameworks._dedupe``), and the exit, signal and fork
 handlers registered with the interpreter (``_lifecycle``).
 
 :func:`snapshot` and :func:`restore` take and put back all of it, the pipeline's configuration
