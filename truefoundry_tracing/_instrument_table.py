@@ -22,6 +22,7 @@ __all__ = [
     "Report",
     "State",
     "check_names",
+    "own",
 ]
 
 
@@ -45,7 +46,16 @@ class Instrumentation:
 
     @property
     def package(self) -> str:
-        """The distribution that provides the instrumentation."""
+        """The distribution that provides the instrumentation.
+
+        Example:
+            >>> KNOWN["openai"].package
+            'opentelemetry-instrumentation-openai'
+            >>> own("demo", "demo", "_demo", "DemoInstrumentor").package
+            'truefoundry-tracing'
+        """
+        if self.module.startswith(_OWN):
+            return "truefoundry-tracing"
         return "opentelemetry-instrumentation-" + self.module.rsplit(".", 1)[-1].replace("_", "-")
 
 
@@ -101,6 +111,36 @@ def _i(
         "opentelemetry.instrumentation." + module,
         cls,
         (imports,) if isinstance(imports, str) else (imports or (module,)),
+    )
+
+
+_OWN = "truefoundry_tracing._frameworks."
+
+
+def own(
+    name: str,
+    dists: str | tuple[str, ...],
+    module: str,
+    cls: str,
+    imports: str | tuple[str, ...] | None = None,
+) -> Instrumentation:
+    """An instrumentation this library ships (``module`` under ``_frameworks``), for a
+    framework traceloop does not instrument, or not completely. ``imports`` defaults to the
+    distribution's name as a module.
+
+    Example:
+        >>> own("demo", "demo-sdk", "_demo", "DemoInstrumentor").imports
+        ('demo_sdk',)
+    """
+    dists = (dists,) if isinstance(dists, str) else dists
+    if imports is None:
+        imports = dists[0].replace("-", "_")
+    return Instrumentation(
+        name,
+        dists,
+        _OWN + module,
+        cls,
+        (imports,) if isinstance(imports, str) else imports,
     )
 
 
