@@ -1,0 +1,241 @@
+"""Spans of the framework instrumentations this library ships, in traceloop's conventions.
+
+An agent, step or tool span carries what this library's decorators write
+(``traceloop.span.kind``, ``traceloop.entity.name``, ``traceloop.workflow.name``,
+``traceloop.entity.path``, ``traceloop.entity.input`` / ``.output`` as bounded JSON) and sets
+the same context keys, so LLM spans inside nest under it. Inputs and outputs are left out
+with ``trace_content=False``; with ``init(enabled=False)`` the wrapped calls are plain calls.
+
+Tracing never breaks the app: a failure of this module's own code is logged once and the
+call goes on untraced; the wrapped code's own exceptions are recorded and re-raised unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
+from .._serialize import clip, to_json
+from .._state import FLAGS, warn_once
+
+__all__ = ["Entity", "call", "report", "stream"]
+
+_KIND = "traceloop.span.kind"
+_NAME = "traceloop.entity.name"
+_WORKFLOW = "traceloop.workflow.name"
+_PATH = "traceloop.entity.path"
+_INPUT = "traceloop.entity.input"
+_OUTPUT = "traceloop.entity.output"
+_UNSET: Any = object()
+
+
+def report(framework: str, exc: BaseException) -> None:
+    """Say once that an instrumentation of ours failed; the app is not affected.
+
+    Example:
+        >>> report("demo", ValueError("boom"))  # logs one warning, once per message
+    """
+    warn_once(
+        f"the {framework} instrumentation could not record a span ({type(exc).__name__}: "
+        f"{exc}); the app runs on, but that span is missing. Leave {framework!r} out of "
+        "instruments= (or TFY_TRACING_INSTRUMENTS) to turn this instrumentation off."
+    )
+
+
+class Entity:
+    """One span being recorded and the context its body runs in.
+
+    Example:
+        >>> from opentelemetry import trace
+        >>> e = Entity.start(trace.get_tracer("doc"), "tool", "get_weather", {"city": "Oslo"})
+        >>> e.finish("Sunny")
+    """
+
+    __slots__ = ("context", "span")
+
+    def __init__(self, span: Any, context: Any) -> None:
+        self.span = span
+        self.context = context
+
+    @classmethod
+    def start(
+        cls,
+        tracer: Any,
+        kind: str,
+        name: str,
+        inputs: Any = _UNSET,
+        attributes: dict[str, Any] | None = None,
+    ) -> Entity:
+        """Start a ``<name>.<kind>`` span under the current context."""
+        from opentelemetry import context as context_api
+        from opentelemetry import trace
+
+        parent = context_api.get_current()
+        attrs: dict[str, Any] = {_KIND: kind, _NAME: name, **(attributes or {})}
+        workflow = parent.get(WORKFLOW_KEY)
+        if workflow is not None:
+            attrs[_WORKFLOW] = workflow
+        path = parent.get(ENTITY_PATH_KEY)
+        if path is not None:
+            attrs[_PATH] = path
+        if kind == "agent":
+            attrs["gen_ai.agent.name"] = name
+        elif kind == "tool":
+            attrs["gen_ai.tool.name"] = name
+        if inputs is not _UNSET and FLAGS.trace_content:
+            attrs[_INPUT] = clip(to_json(inputs))
+        span = tracer.start_span(f"{name}.{kind}", context=parent, attributes=attrs)
+        ctx = trace.set_span_in_context(span, parent)
+        if kind == "agent":
+            ctx = context_api.set_value(AGENT_KEY, name, ctx)
+        elif kind in ("task", "tool"):
+            ctx = context_api.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
+        return cls(span, ctx)
+
+    def finish(self, output: Any = _UNSET, error: BaseException | None = None) -> None:
+        """Record the output (or the error) and end the span."""
+        span = self.span
+        if error is not None:
+            from opentelemetry.trace import Status, StatusCode
+
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        elif output is not _UNSET and FLAGS.trace_content and span.is_recording():
+            span.set_attribute(_OUTPUT, clip(to_json(output)))
+        span.end()
+
+    def attach(self) -> Any:
+        from opentelemetry import context as context_api
+
+        return context_api.attach(self.context)
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        from opentelemetry import context as context_api
+
+        context_api.detach(token)
+
+
+def _begin(framework: str, open_span: Callable[[], Entity]) -> Entity | None:
+    if not FLAGS.enabled:
+        return None
+    try:
+        return open_span()
+    except Exception as exc:
+        report(framework, exc)
+        return None
+
+
+def _end(framework: str, entity: Entity, output: Any, error: BaseException | None) -> None:
+    try:
+        entity.finish(output, error)
+    except Exception as exc:
+        report(framework, exc)
+
+
+def call(
+    framework: str,
+    open_span: Callable[[], Entity],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    output: Callable[[Any], Any] = lambda result: result,
+) -> Any:
+    """``fn(*args, **kwargs)`` inside the span ``open_span()`` starts; ``output(result)`` is
+    recorded as its output.
+
+    Example:
+        >>> from opentelemetry import trace
+        >>> tracer = trace.get_tracer("doc")
+        >>> call("demo", lambda: Entity.start(tracer, "tool", "add"), max, (1, 2), {})
+        2
+    """
+    entity = _begin(framework, open_span)
+    if entity is None:
+        return fn(*args, **kwargs)
+    token = entity.attach()
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        _end(framework, entity, _UNSET, exc)
+        raise
+    finally:
+        entity.detach(token)
+    try:
+        recorded = output(result)
+    except Exception as exc:
+        report(framework, exc)
+        recorded = _UNSET
+    _end(framework, entity, recorded, None)
+    return result
+
+
+def stream(
+    framework: str,
+    open_span: Callable[[], Entity],
+    gen: Generator[Any, Any, Any],
+    output: Callable[[Any], Any],
+) -> Generator[Any, Any, Any]:
+    """``gen``, each step run in the span ``open_span()`` starts now (under the caller's
+    context); the span ends with the generator (exhausted, failed, closed or abandoned) and
+    records ``output(last item)``. Each step's context is undone before its item is handed
+    on, so the consumer's own work between items is not inside the span.
+
+    Example:
+        >>> from opentelemetry import trace
+        >>> opened = lambda: Entity.start(trace.get_tracer("doc"), "agent", "a")
+        >>> list(stream("demo", opened, (n for n in (1, 2)), lambda last: last))
+        [1, 2]
+    """
+    entity = _begin(framework, open_span)
+    if entity is None:
+        return gen
+    return _driven(framework, entity, gen, output)
+
+
+def _driven(
+    framework: str,
+    entity: Entity,
+    gen: Generator[Any, Any, Any],
+    output: Callable[[Any], Any],
+) -> Generator[Any, Any, Any]:
+    last: Any = None
+    error: BaseException | None = None
+    try:
+        to_send: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = entity.attach()
+            try:
+                item = gen.send(to_send) if thrown is None else gen.throw(thrown)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                thrown = None
+                entity.detach(token)
+            last = item
+            try:
+                to_send = yield item
+            except GeneratorExit:
+                token = entity.attach()
+                try:
+                    gen.close()
+                finally:
+                    entity.detach(token)
+                raise
+            except BaseException as exc:  # thrown into us: forward it on the next step
+                thrown = exc
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        recorded: Any = _UNSET
+        if error is None:
+            try:
+                recorded = output(last)
+            except Exception as exc:
+                report(framework, exc)
+        _end(framework, entity, recorded, error)
