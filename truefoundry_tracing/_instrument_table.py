@@ -198,6 +198,7 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
     _i("mcp", "mcp", "mcp", "McpInstrumentor"),
     own("smolagents", "smolagents", "_smolagents", "SmolagentsInstrumentor"),
+    own("dspy", ("dspy", "dspy-ai"), "_dspy", "DSPyInstrumentor", "dspy"),
     # vector databases
     _i("chroma", "chromadb", "chromadb", "ChromaInstrumentor"),
     _i("pinecone", ("pinecone", "pinecone-client"), "pinecone", "PineconeInstrumentor"),

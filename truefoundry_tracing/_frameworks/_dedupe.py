@@ -34,6 +34,7 @@ _ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 _OUTER_SCOPES = {
     "openai_agents": "opentelemetry.instrumentation.openai_agents",
     "haystack": "opentelemetry.instrumentation.haystack",
+    "dspy": "truefoundry_tracing._frameworks._dspy",
 }
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
 

@@ -30,6 +30,13 @@ SWITCHES: dict[str, tuple[Switch, ...]] = {
         Switch("CREWAI_TRACING_ENABLED", "false", "CrewAI's own tracing to its platform"),
     ),
     "haystack": (Switch("HAYSTACK_TELEMETRY_ENABLED", "False", "Haystack's telemetry"),),
+    "dspy": (
+        Switch(
+            "LITELLM_LOCAL_MODEL_COST_MAP",
+            "True",
+            "DSPy's download of its model metadata (the bundled copy is used)",
+        ),
+    ),
     "litellm": (
         Switch(
             "LITELLM_LOCAL_MODEL_COST_MAP",

@@ -19,7 +19,7 @@ from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
 
-__all__ = ["Entity", "call", "report", "stream"]
+__all__ = ["NO_OUTPUT", "Entity", "acall", "call", "report", "stream"]
 
 _KIND = "traceloop.span.kind"
 _NAME = "traceloop.entity.name"
@@ -28,6 +28,8 @@ _PATH = "traceloop.entity.path"
 _INPUT = "traceloop.entity.input"
 _OUTPUT = "traceloop.entity.output"
 _UNSET: Any = object()
+#: what an ``output`` function returns to record no output
+NO_OUTPUT: Any = _UNSET
 
 
 def report(framework: str, exc: BaseException) -> None:
@@ -92,6 +94,21 @@ class Entity:
         elif kind in ("task", "tool"):
             ctx = context_api.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
         return cls(span, ctx)
+
+    @classmethod
+    def client(cls, tracer: Any, name: str, attributes: dict[str, Any]) -> Entity:
+        """Start a model-call span (kind CLIENT, no traceloop kind) under the current context."""
+        from opentelemetry import context as context_api
+        from opentelemetry import trace
+
+        parent = context_api.get_current()
+        workflow = parent.get(WORKFLOW_KEY)
+        if workflow is not None:
+            attributes = {_WORKFLOW: workflow, **attributes}
+        span = tracer.start_span(
+            name, context=parent, kind=trace.SpanKind.CLIENT, attributes=attributes
+        )
+        return cls(span, trace.set_span_in_context(span, parent))
 
     def finish(self, output: Any = _UNSET, error: BaseException | None = None) -> None:
         """Record the output (or the error) and end the span."""
@@ -162,13 +179,50 @@ def call(
         raise
     finally:
         entity.detach(token)
+    _end(framework, entity, _recorded(framework, output, result), None)
+    return result
+
+
+async def acall(
+    framework: str,
+    open_span: Callable[[], Entity],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    output: Callable[[Any], Any] = lambda result: result,
+) -> Any:
+    """``await fn(*args, **kwargs)`` inside the span ``open_span()`` starts (see :func:`call`).
+
+    Example:
+        >>> import asyncio
+        >>> from opentelemetry import trace
+        >>> async def add(a: int, b: int) -> int:
+        ...     return a + b
+        >>> opened = lambda: Entity.start(trace.get_tracer("doc"), "tool", "add")
+        >>> asyncio.run(acall("demo", opened, add, (1, 2), {}))
+        3
+    """
+    entity = _begin(framework, open_span)
+    if entity is None:
+        return await fn(*args, **kwargs)
+    token = entity.attach()
     try:
-        recorded = output(result)
+        result = await fn(*args, **kwargs)
+    except BaseException as exc:
+        _end(framework, entity, _UNSET, exc)
+        raise
+    finally:
+        entity.detach(token)
+    _end(framework, entity, _recorded(framework, output, result), None)
+    return result
+
+
+def _recorded(framework: str, output: Callable[[Any], Any], result: Any) -> Any:
+    try:
+        return output(result)
     except Exception as exc:
         report(framework, exc)
-        recorded = _UNSET
-    _end(framework, entity, recorded, None)
-    return result
+        return _UNSET
 
 
 def stream(
@@ -232,10 +286,5 @@ def _driven(
         error = exc
         raise
     finally:
-        recorded: Any = _UNSET
-        if error is None:
-            try:
-                recorded = output(last)
-            except Exception as exc:
-                report(framework, exc)
+        recorded = _UNSET if error is not None else _recorded(framework, output, last)
         _end(framework, entity, recorded, error)
