@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Callable
 
 import pytest
@@ -116,6 +117,42 @@ def test_a_streamed_answer_is_one_trace_with_the_whole_text(
     view = tfy_spans.llm()
     assert "Bring sunglasses." in view.output_text
     assert (view.input_tokens, view.output_tokens) == (12, 3)
+
+
+def test_a_model_calls_tool_calls_are_on_its_llm_span(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_dspy()
+    call = {"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}
+    llm.reply(tool_calls=[call], prompt_tokens=30, completion_tokens=5)
+    tool = {"name": "get_weather", "parameters": {"type": "object"}}
+    lm = example.make_lm(llm.base_url, API_KEY, MODEL)
+    with warnings.catch_warnings():  # messages= is deprecated for DSPy 3.5, still supported
+        warnings.simplefilter("ignore", DeprecationWarning)
+        lm(
+            messages=[{"role": "user", "content": "Weather?"}],
+            tools=[{"type": "function", "function": tool}],
+        )
+
+    tfy_spans.assert_one_llm_span_per_call(1)
+    answer = tfy_spans.llm().output_messages[0]
+    assert answer.finish_reason == "tool_calls"
+    assert [(c["name"], json.loads(c["arguments"])) for c in answer.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+
+
+def test_trace_content_false_records_no_prompt_answer_or_arguments(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    tt.init("framework-tests", console=False, trace_content=False)
+    script_react(llm)
+    agent = dspy.ReAct("question -> answer", tools=[example.get_weather], max_iters=4)
+    with dspy.context(lm=example.make_lm(llm.base_url, API_KEY, MODEL)):
+        assert agent(question="Secret question?").answer == ANSWER
+
+    assert len(tfy_spans.llm_spans()) == 3 and tfy_spans.llm(tfy_spans.llm_spans()[0]).input_tokens
+    tfy_spans.assert_absent("Secret question?", "Look it up.", "Sunny, 24 C")
 
 
 def test_the_report_has_no_gap_and_the_metadata_download_is_off(
