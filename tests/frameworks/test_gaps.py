@@ -39,7 +39,8 @@ def test_an_explicit_instrument_list_reports_no_gap(
     _fake_dist(tmp_path, "dspy", "3.4.1")
     monkeypatch.syspath_prepend(str(tmp_path))
     status = tt.init("gaps", console=False, instruments=["openai"])
-    assert "dspy" not in {o.name for o in status.instrument_report}
+    # only as kept, when an earlier init() in this process applied its instrumentation
+    assert {o.state for o in status.instrument_report if o.name == "dspy"} <= {"kept"}
 
 
 def test_failures_on_a_new_major_name_the_versions_that_work() -> None:
