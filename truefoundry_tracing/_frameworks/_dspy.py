@@ -22,20 +22,16 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from ._llm_attrs import Completion, request_attributes, response_attributes
+from ._own import OwnInstrumentor, Targets, Wrapper
 from ._spans import NO_OUTPUT, Entity, acall, call
 
 __all__ = ["DSPyInstrumentor"]
 
 _NAME = "dspy"
-Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 # dspy.clients.execution._attempt(lm, call, backend, request, provider, state, results)
 _ATTEMPT_ARGS = ("lm", "call", "backend", "request", "provider", "state", "results")
 
@@ -143,7 +139,7 @@ def _llm_wrappers(tracer: Any) -> tuple[Wrapper, Wrapper]:
     return attempt, aattempt
 
 
-def _wrappers(tracer: Any, agents: tuple[type, ...]) -> dict[tuple[str, str], Wrapper]:
+def _wrappers(tracer: Any, agents: tuple[type, ...]) -> Targets:
     def module_span(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Entity:
         kind = "agent" if isinstance(module, agents) else "task"
         inputs = {"args": list(args), "kwargs": kwargs}
@@ -178,17 +174,7 @@ def _wrappers(tracer: Any, agents: tuple[type, ...]) -> dict[tuple[str, str], Wr
     }
 
 
-def _resolve(module: str, path: str) -> tuple[Any, str]:
-    owner: Any = importlib.import_module(module)
-    *classes, attr = path.split(".")
-    for name in classes:
-        owner = getattr(owner, name)
-    if attr not in vars(owner):
-        raise AttributeError(f"{module}.{path}")
-    return owner, attr
-
-
-class DSPyInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class DSPyInstrumentor(OwnInstrumentor):
     """Module, tool and model-call spans for DSPy (see the module docstring).
 
     Example:
@@ -196,35 +182,18 @@ class DSPyInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         ('dspy >= 3.0',)
     """
 
-    def instrumentation_dependencies(self) -> Collection[str]:
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
         return ("dspy >= 3.0",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        from opentelemetry import trace
-        from wrapt import wrap_function_wrapper
-
-        from .._version import __version__
-
-        tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
+    def targets(self, tracer: Any) -> Targets:
         react = getattr(importlib.import_module("dspy.predict.react"), "ReAct", None)
-        targets = _wrappers(tracer, (react,) if isinstance(react, type) else ())
-        try:  # all or nothing: a model call left unseen would be a silent gap
-            found = [(_resolve(m, p), w) for (m, p), w in targets.items()]
-        except AttributeError as exc:
-            raise RuntimeError(
-                f"this DSPy release has no {exc}, where the instrumentation records model "
-                "calls, so nothing of DSPy is traced. Use dspy 3.4 (tested), or create the "
-                "model with dspy.LM(..., engine='litellm') on traceloop-sdk 0.62 to trace "
-                "its model calls through LiteLLM."
-            ) from None
-        self._wrapped: list[tuple[Any, str]] = []
-        for (owner, attr), wrapper in found:
-            wrap_function_wrapper(owner, attr, wrapper)
-            self._wrapped.append((owner, attr))
+        return _wrappers(tracer, (react,) if isinstance(react, type) else ())
 
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
-        for owner, attr in getattr(self, "_wrapped", ()):
-            unwrap(owner, attr)
-        self._wrapped = []
+    def missing(self, names: list[str]) -> None:
+        """All or nothing: module spans without the model calls would be a silent gap."""
+        raise RuntimeError(
+            f"this DSPy release has no {', '.join(names)}, where the instrumentation records "
+            "model calls, so nothing of DSPy is traced. Use dspy 3.4 (tested), or create the "
+            "model with dspy.LM(..., engine='litellm') on traceloop-sdk 0.62 to trace its model "
+            "calls through LiteLLM."
+        )

@@ -20,20 +20,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
+from ._own import OwnInstrumentor, Targets
 from ._spans import Entity, call, stream
 
 __all__ = ["SmolagentsInstrumentor"]
 
 _NAME = "smolagents"
-Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 def _agent_name(agent: Any) -> str:
@@ -59,7 +53,7 @@ def _step_output(step: Any) -> dict[str, Any]:
     return out
 
 
-def _wrappers(tracer: Any) -> dict[tuple[str, str], Wrapper]:
+def _wrappers(tracer: Any) -> Targets:
     def run(wrapped: Any, agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = kwargs.get("task", args[0] if args else None)
         return stream(
@@ -120,45 +114,17 @@ def _wrappers(tracer: Any) -> dict[tuple[str, str], Wrapper]:
     }
 
 
-def _resolve(module: str, path: str) -> tuple[Any, str] | None:
-    """The class holding ``path``'s method and its name, when the installed release has it."""
-    owner: Any = importlib.import_module(module)
-    *classes, attr = path.split(".")
-    for name in classes:
-        owner = getattr(owner, name, None)
-    if owner is None or attr not in vars(owner):
-        return None
-    return owner, attr
-
-
-class SmolagentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Agent, step and tool spans for smolagents (see the module docstring).
+class SmolagentsInstrumentor(OwnInstrumentor):
+    """Agent, step and tool spans for smolagents (see the module docstring); a method a
+    release does not have is left out.
 
     Example:
         >>> SmolagentsInstrumentor().instrumentation_dependencies()
         ('smolagents >= 1.0',)
     """
 
-    def instrumentation_dependencies(self) -> Collection[str]:
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
         return ("smolagents >= 1.0",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        from opentelemetry import trace
-        from wrapt import wrap_function_wrapper
-
-        from .._version import __version__
-
-        tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
-        self._wrapped: list[tuple[Any, str]] = []
-        for (module, path), wrapper in _wrappers(tracer).items():
-            found = _resolve(module, path)
-            if found is not None:  # a method a release does not have is left out
-                wrap_function_wrapper(found[0], found[1], wrapper)
-                self._wrapped.append(found)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
-        for owner, name in getattr(self, "_wrapped", ()):
-            unwrap(owner, name)
-        self._wrapped = []
+    def targets(self, tracer: Any) -> Targets:
+        return _wrappers(tracer)

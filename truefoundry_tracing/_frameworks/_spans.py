@@ -12,7 +12,8 @@ call goes on untraced; the wrapped code's own exceptions are recorded and re-rai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
@@ -151,6 +152,19 @@ def _end(framework: str, entity: Entity, output: Any, error: BaseException | Non
         report(framework, exc)
 
 
+@contextmanager
+def _inside(framework: str, entity: Entity) -> Iterator[None]:
+    """Run the block in the span's context; a failure of the block ends the span with it."""
+    token = entity.attach()
+    try:
+        yield
+    except BaseException as exc:
+        _end(framework, entity, _UNSET, exc)
+        raise
+    finally:
+        entity.detach(token)
+
+
 def call(
     framework: str,
     open_span: Callable[[], Entity],
@@ -171,14 +185,8 @@ def call(
     entity = _begin(framework, open_span)
     if entity is None:
         return fn(*args, **kwargs)
-    token = entity.attach()
-    try:
+    with _inside(framework, entity):
         result = fn(*args, **kwargs)
-    except BaseException as exc:
-        _end(framework, entity, _UNSET, exc)
-        raise
-    finally:
-        entity.detach(token)
     _end(framework, entity, _recorded(framework, output, result), None)
     return result
 
@@ -205,14 +213,8 @@ async def acall(
     entity = _begin(framework, open_span)
     if entity is None:
         return await fn(*args, **kwargs)
-    token = entity.attach()
-    try:
+    with _inside(framework, entity):
         result = await fn(*args, **kwargs)
-    except BaseException as exc:
-        _end(framework, entity, _UNSET, exc)
-        raise
-    finally:
-        entity.detach(token)
     _end(framework, entity, _recorded(framework, output, result), None)
     return result
 
