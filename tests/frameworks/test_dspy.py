@@ -163,6 +163,7 @@ def test_the_report_has_no_gap_and_the_metadata_download_is_off(
         status = require_dspy()
     outcome = {o.name: o for o in status.instrument_report}["dspy"]
     assert "off: DSPy's download of its model metadata" in outcome.reason
+    assert "one LLM span: dspy.chat, or in its place the provider's" in outcome.reason
     assert not [r for r in caplog.records if "dspy" in r.getMessage()]
     from truefoundry_tracing.cli._doctor import run_doctor
 

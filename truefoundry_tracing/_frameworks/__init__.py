@@ -1,3 +1,5 @@
 """Where traceloop's instrumentations fall short of one right trace per run: the libraries'
 own telemetry switched off (:mod:`._offline`), calls recorded twice reduced to one span
-(:mod:`._dedupe`), and model calls nothing can see reported (:mod:`._gaps`)."""
+(:mod:`._dedupe`), and model calls nothing can see reported (:mod:`._gaps`); and the
+instrumentations this library ships for frameworks traceloop does not instrument
+(:mod:`._smolagents`, :mod:`._dspy`, on :mod:`._own` and :mod:`._spans`)."""

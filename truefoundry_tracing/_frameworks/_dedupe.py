@@ -13,6 +13,9 @@
   one, it takes the outer span's place (its parent becomes the outer span's parent) and the
   outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
   call) keeps the outer span, the only record.
+* **DSPy** (this library's instrumentation): ``dspy.chat`` around each model call is complete
+  and the only record on DSPy's default engine; with ``engine="litellm"`` on traceloop 0.62,
+  LiteLLM's span inside it takes its place the same way.
 
 The root processor calls :func:`on_start` and :func:`drop` for every span once
 :data:`state` is active, which :func:`activate` makes it when one of those instrumentations
@@ -73,6 +76,8 @@ def activate(name: str) -> str:
         state.outer = state.outer | {_OUTER_SCOPES[name]}
         state.active = True
         note = "each model call is one LLM span: the provider's, in place of the one around it"
+        if name == "dspy":  # its own span is the record where no provider instrumentation sees
+            note = "each model call is one LLM span: dspy.chat, or in its place the provider's"
         return f"{agents_export_off()}; {note}" if name == "openai_agents" else note
     return ""
 
