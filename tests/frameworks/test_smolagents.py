@@ -128,6 +128,32 @@ def test_a_code_agent_traces_the_code_it_runs_and_the_tools_the_code_calls(
     assert io(code, "output")["logs"] == "Sunny, 24 C in Paris\n"  # type: ignore[index]
 
 
+def test_a_planning_step_and_a_managed_agent_nest_in_the_run(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("smolagents")
+    from smolagents import LogLevel, OpenAIServerModel, ToolCallingAgent
+
+    llm.reply("1. Ask the expert.\n<end_plan>")
+    llm.reply(tool_calls=[{"name": "expert", "arguments": {"task": "What is 6*7?"}}])
+    for _agent in range(2):
+        llm.reply(tool_calls=[{"name": "final_answer", "arguments": {"answer": "42"}}])
+    model = OpenAIServerModel(model_id=MODEL, api_base=llm.base_url, api_key=API_KEY)
+    quiet = {"model": model, "verbosity_level": LogLevel.OFF}
+    expert = ToolCallingAgent(tools=[], name="expert", description="Knows arithmetic.", **quiet)
+    boss = ToolCallingAgent(tools=[], managed_agents=[expert], planning_interval=5, **quiet)
+
+    assert boss.run("What is 6*7?") == "42"
+
+    one_trace(tfy_spans, "ToolCallingAgent.agent")
+    tfy_spans.assert_one_llm_span_per_call(4)
+    tfy_spans.assert_tree(
+        "ToolCallingAgent.agent > planning.task > openai.chat",
+        "ToolCallingAgent.agent > step_1.task > expert.agent > step_1.task > final_answer.tool",
+    )
+    assert "Ask the expert." in str(io(tfy_spans.one("planning.task"), "output"))
+
+
 def test_a_failing_instrumentation_never_breaks_the_run(
     tfy_spans: CapturedSpans,
     llm: FakeLLMServer,
