@@ -217,16 +217,28 @@ def _fail(span: Any, exc: BaseException) -> None:
 
 
 def _wrap_runs(models: Any, extra: Any) -> None:
-    """An agent span around each call that runs functions, a tool span around each function."""
+    """An agent span around each call that runs functions (a model call or a chat turn), a
+    tool span around each function."""
     from wrapt import wrap_function_wrapper
 
-    def afc(kwargs: Mapping[str, Any]) -> bool:
+    chats: Any = importlib.import_module("google.genai.chats")
+
+    def call_afc(instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
         return _afc_on(extra, kwargs.get("config"))
 
-    wrap_function_wrapper(models.Models, "generate_content", _run_sync(afc))
-    wrap_function_wrapper(models.Models, "generate_content_stream", _run_stream(afc))
-    wrap_function_wrapper(models.AsyncModels, "generate_content", _run_async(afc))
-    wrap_function_wrapper(models.AsyncModels, "generate_content_stream", _run_astream(afc))
+    def chat_afc(instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+        config = args[1] if len(args) > 1 else kwargs.get("config")
+        return _afc_on(extra, config or getattr(instance, "_config", None))
+
+    for cls, afc, plain, stream in (
+        (models.Models, call_afc, "generate_content", "generate_content_stream"),
+        (models.AsyncModels, call_afc, "generate_content", "generate_content_stream"),
+        (chats.Chat, chat_afc, "send_message", "send_message_stream"),
+        (chats.AsyncChat, chat_afc, "send_message", "send_message_stream"),
+    ):
+        sync = not cls.__name__.startswith("Async")
+        wrap_function_wrapper(cls, plain, (_run_sync if sync else _run_async)(afc))
+        wrap_function_wrapper(cls, stream, (_run_stream if sync else _run_astream)(afc))
     wrap_function_wrapper(extra, "invoke_function_from_dict_args", _tool_sync)
     wrap_function_wrapper(extra, "invoke_function_from_dict_args_async", _tool_async)
 
@@ -305,8 +317,24 @@ def _text(response: Any) -> str:
         return ""
 
 
-def _run_input(kwargs: Mapping[str, Any]) -> Any:
-    return {"model": kwargs.get("model"), "contents": kwargs.get("contents")}
+def _run_input(instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """What a run was asked: the model and contents (a chat turn: its message)."""
+    if "contents" in kwargs:
+        return {"model": kwargs.get("model"), "contents": kwargs.get("contents")}
+    message = args[0] if args else kwargs.get("message")
+    return {"model": getattr(instance, "_model", None), "message": message}
+
+
+Afc = Callable[[Any, tuple[Any, ...], Mapping[str, Any]], bool]
+
+
+def _opened_run(
+    afc: Afc, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[Any, Any] | None:
+    """The agent span of a call that runs functions; None for any other call."""
+    if not afc(instance, args, kwargs):
+        return None
+    return _open("agent", _AFC, _run_input(instance, args, kwargs))
 
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -356,31 +384,31 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _run_sync(afc: Callable[[Mapping[str, Any]], bool]) -> Wrapper:
+def _run_sync(afc: Afc) -> Wrapper:
     def run(
-        wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _open("agent", _AFC, _run_input(kwargs)) if afc(kwargs) else None
+        opened = _opened_run(afc, instance, args, kwargs)
         return _within(opened, lambda: wrapped(*args, **kwargs), _text)
 
     return run
 
 
-def _run_async(afc: Callable[[Mapping[str, Any]], bool]) -> Wrapper:
+def _run_async(afc: Afc) -> Wrapper:
     async def run(
-        wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _open("agent", _AFC, _run_input(kwargs)) if afc(kwargs) else None
+        opened = _opened_run(afc, instance, args, kwargs)
         return await _awithin(opened, lambda: wrapped(*args, **kwargs), _text)
 
     return run
 
 
-def _run_stream(afc: Callable[[Mapping[str, Any]], bool]) -> Wrapper:
+def _run_stream(afc: Afc) -> Wrapper:
     def run(
-        wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _open("agent", _AFC, _run_input(kwargs)) if afc(kwargs) else None
+        opened = _opened_run(afc, instance, args, kwargs)
         chunks = wrapped(*args, **kwargs)  # a generator: nothing runs before it is read
         if opened is None:
             return chunks
@@ -411,11 +439,11 @@ def _steps(span: Any, ctx: Any, chunks: Iterator[Any]) -> Iterator[Any]:
         _close(span, "".join(texts))
 
 
-def _run_astream(afc: Callable[[Mapping[str, Any]], bool]) -> Wrapper:
+def _run_astream(afc: Afc) -> Wrapper:
     async def run(
-        wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _open("agent", _AFC, _run_input(kwargs)) if afc(kwargs) else None
+        opened = _opened_run(afc, instance, args, kwargs)
         if opened is None:
             return await wrapped(*args, **kwargs)
         span, ctx = opened
