@@ -163,6 +163,7 @@ def test_traceloop_0_38_does_not_trace_google_genai_and_says_so(
     outcome = {o.name: o for o in status.instrument_report}["google_generativeai"]
     assert outcome.state == "incompatible", outcome
     assert "needs google-generativeai" in outcome.reason
+    assert "install traceloop-sdk 0.62" in outcome.reason.lower()  # the fix, named
     gemini.reply(STREAMED)
     gc = client(gemini)
     gc.models.generate_content(model=MODEL, contents="Capital of France?")

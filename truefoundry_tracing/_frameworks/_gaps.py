@@ -3,8 +3,9 @@
 * **DSPy 3.x**: ``dspy.LM`` picks its own HTTP engine by default (``engine="auto"``, its
   bundled ``lm15``), so neither the OpenAI nor the LiteLLM instrumentation sees its calls and
   nothing says so. ``engine="litellm"`` sends them through LiteLLM, which ``init()`` traces.
-* **New majors traceloop's instrumentation fails on** (mcp 2, haystack-ai 3): the failure in
-  the report names the versions that work.
+* **New majors traceloop's instrumentation fails on** (mcp 2, haystack-ai 3), or that it does
+  not support (google-genai under traceloop-sdk 0.38, whose instrumentation needs the old
+  google-generativeai): the failure in the report names the versions that work.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ _FAILING_MAJORS: dict[str, tuple[str, int, str]] = {
         "with mcp 1.x too)",
     ),
     "haystack": ("haystack-ai", 3, "install 'haystack-ai<3' to trace Haystack pipelines"),
+    # traceloop 0.38's instrumentation wraps only the old google-generativeai SDK
+    "google_generativeai": (
+        "google-genai",
+        1,
+        "install traceloop-sdk 0.62 (tested) to trace google-genai: this one's instrumentation "
+        "wraps only the old google-generativeai SDK",
+    ),
 }
 
 
