@@ -141,6 +141,19 @@ def test_async_runs_and_a_streamed_chat_turn_that_calls_a_function(
     check_stream(stream, stream.root)
 
 
+def test_a_function_decorated_with_tool_gives_one_tool_span(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    script_tool_run(gemini)
+    gc = client(gemini)
+    config = types.GenerateContentConfig(tools=[tt.tool(example.get_weather)])
+    reply = gc.models.generate_content(model=MODEL, contents="Weather in Paris?", config=config)
+    assert reply.text == ANSWER
+    tfy_spans.assert_one_llm_span_per_call(2)
+    assert parent(tfy_spans, tfy_spans.one(kind="tool")).name == AFC  # the decorator's, alone
+
+
 def test_a_stream_read_halfway_still_ends_its_span(
     tfy_spans: CapturedSpans, gemini: FakeGeminiServer
 ) -> None:

@@ -37,8 +37,8 @@ logger = logging.getLogger("truefoundry_tracing")
 
 #: What the instrument report says once the corrections are in place.
 NOTE = (
-    "each model call is one LLM span (automatic function calling included, under an agent span "
-    "with a tool span per function); streams are recorded whole"
+    "each model call is one LLM span, also when the SDK calls functions itself (automatic "
+    "function calling: an agent span, with a tool span per function); streams are recorded whole"
 )
 _FAILED = (
     "the corrections for automatic function calling and streams could not be applied, so "
@@ -248,10 +248,19 @@ def _afc_on(extra: Any, config: Any) -> bool:
     try:
         if config is None:
             return False
-        tools = config.get("tools") if isinstance(config, Mapping) else config.tools
-        if not any(callable(t) for t in tools or ()):
+        tools = (config.get("tools") if isinstance(config, Mapping) else config.tools) or ()
+        if not any(callable(t) for t in tools) and not _mcp_sessions(tools):
             return False
         return not extra.should_disable_afc(config)
+    except Exception:
+        return False
+
+
+def _mcp_sessions(tools: Any) -> bool:
+    """Whether ``tools`` holds MCP sessions, whose tools the async SDK calls itself too."""
+    try:
+        mcp_utils: Any = importlib.import_module("google.genai._mcp_utils")
+        return bool(mcp_utils.has_mcp_session_usage(tools))
     except Exception:
         return False
 
@@ -484,23 +493,34 @@ async def _asteps(span: Any, ctx: Any, chunks: Any) -> AsyncIterator[Any]:
         _close(span, "".join(texts))
 
 
-def _tool_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, Any]:
+def _tool_span(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """The tool span of a function the SDK runs (none when the function records its own)."""
     call_args = args[0] if args else kwargs.get("args")
     func = args[1] if len(args) > 1 else kwargs.get("function_to_invoke")
-    return str(getattr(func, "__name__", None) or "function"), call_args
+    if _decorated(func):
+        return None
+    name = str(getattr(func, "__name__", None) or "function")
+    return _open("tool", name, {"args": [], "kwargs": call_args})
+
+
+_DECORATORS = ("/truefoundry_tracing/decorators.py", "/traceloop/sdk/decorators/")
+
+
+def _decorated(func: Any) -> bool:
+    """Whether ``func`` is already a ``@tool`` (or other decorator) of this library or
+    traceloop's, which records its own span."""
+    code = getattr(func, "__code__", None)
+    where = str(getattr(code, "co_filename", "")).replace("\\", "/")
+    return any(part in where for part in _DECORATORS)
 
 
 def _tool_sync(
     wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    name, call_args = _tool_call(args, kwargs)
-    opened = _open("tool", name, {"args": [], "kwargs": call_args})
-    return _within(opened, lambda: wrapped(*args, **kwargs), _same)
+    return _within(_tool_span(args, kwargs), lambda: wrapped(*args, **kwargs), _same)
 
 
 async def _tool_async(
     wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    name, call_args = _tool_call(args, kwargs)
-    opened = _open("tool", name, {"args": [], "kwargs": call_args})
-    return await _awithin(opened, lambda: wrapped(*args, **kwargs), _same)
+    return await _awithin(_tool_span(args, kwargs), lambda: wrapped(*args, **kwargs), _same)
