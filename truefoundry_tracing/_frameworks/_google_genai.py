@@ -154,22 +154,21 @@ def _add_part(merged: list[Any], part: Any, types: Any) -> None:
         merged.append(part)
 
 
-def _finish_stream(
-    tl: Any, span: Any, merged: _Merged, model: str, logger_: Any, hist: Any
-) -> None:
-    """Record the merged stream on ``span`` the way traceloop records a plain call."""
+def _finish_stream(tl: Any, span: Any, merged: _Merged, model: str, rest: tuple[Any, ...]) -> None:
+    """Record the merged stream on ``span`` the way traceloop records a plain call (``rest``:
+    the event logger and token histogram traceloop passes along)."""
     try:
         from google.genai import types
 
         response = merged.response(types)
         span.set_attribute("llm.is_streaming", True)
-        tl._handle_response(span, response, model, logger_, hist)
+        tl._handle_response(span, response, model, *rest)
     except Exception:
         logger.debug("truefoundry_tracing: recording a Gemini stream failed", exc_info=True)
 
 
 def _stream_recorder(tl: Any) -> Callable[..., Iterator[Any]]:
-    def record(span: Any, response: Any, model: str, logger_: Any, hist: Any) -> Iterator[Any]:
+    def record(span: Any, response: Any, model: str, *rest: Any) -> Iterator[Any]:
         merged = _Merged()
         try:
             for chunk in response:
@@ -179,16 +178,14 @@ def _stream_recorder(tl: Any) -> Callable[..., Iterator[Any]]:
             _fail(span, exc)
             raise
         finally:
-            _finish_stream(tl, span, merged, model, logger_, hist)
+            _finish_stream(tl, span, merged, model, rest)
             span.end()
 
     return record
 
 
 def _astream_recorder(tl: Any) -> Callable[..., AsyncIterator[Any]]:
-    async def record(
-        span: Any, response: Any, model: str, logger_: Any, hist: Any
-    ) -> AsyncIterator[Any]:
+    async def record(span: Any, response: Any, model: str, *rest: Any) -> AsyncIterator[Any]:
         merged = _Merged()
         try:
             async for chunk in response:
@@ -198,7 +195,7 @@ def _astream_recorder(tl: Any) -> Callable[..., AsyncIterator[Any]]:
             _fail(span, exc)
             raise
         finally:
-            _finish_stream(tl, span, merged, model, logger_, hist)
+            _finish_stream(tl, span, merged, model, rest)
             span.end()
 
     return record
