@@ -167,6 +167,18 @@ def test_a_stream_read_halfway_still_ends_its_span(
     assert tfy_spans.one().status != "ERROR"  # the app stopped reading: not an error
 
 
+def test_a_stream_the_api_refuses_is_an_error_span(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    gemini.reply(status=429, content="Resource has been exhausted.")
+    gc = client(gemini)
+    with pytest.raises(genai.errors.ClientError, match="exhausted"):
+        list(gc.models.generate_content_stream(model=MODEL, contents="Capital?"))
+    failed = tfy_spans.llm_spans().one()
+    assert failed.status == "ERROR" and "exhausted" in (failed.status_message or "")
+
+
 def test_traceloop_0_38_does_not_trace_google_genai_and_says_so(
     tfy_spans: CapturedSpans, gemini: FakeGeminiServer
 ) -> None:

@@ -106,6 +106,7 @@ class _Merged:
 
     def __init__(self) -> None:
         self.chunks: list[Any] = []
+        self.failure: BaseException | None = None  # what ended the stream early
 
     def response(self, types: Any) -> Any:
         parts: dict[int, list[Any]] = {}
@@ -156,15 +157,22 @@ def _add_part(merged: list[Any], part: Any, types: Any) -> None:
 
 def _finish_stream(tl: Any, span: Any, merged: _Merged, model: str, rest: tuple[Any, ...]) -> None:
     """Record the merged stream on ``span`` the way traceloop records a plain call (``rest``:
-    the event logger and token histogram traceloop passes along)."""
+    the event logger and token histogram traceloop passes along), then end it. A stream that
+    failed keeps what arrived and the error (traceloop's recording would mark it OK)."""
     try:
         from google.genai import types
 
         response = merged.response(types)
         span.set_attribute("llm.is_streaming", True)
-        tl._handle_response(span, response, model, *rest)
+        if merged.failure is None or isinstance(merged.failure, GeneratorExit):
+            tl._handle_response(span, response, model, *rest)
+        else:
+            tl.set_response_attributes(span, response, model)
+            _fail(span, merged.failure)
     except Exception:
         logger.debug("truefoundry_tracing: recording a Gemini stream failed", exc_info=True)
+    finally:
+        span.end()
 
 
 def _stream_recorder(tl: Any) -> Callable[..., Iterator[Any]]:
@@ -175,11 +183,10 @@ def _stream_recorder(tl: Any) -> Callable[..., Iterator[Any]]:
                 merged.chunks.append(chunk)
                 yield chunk
         except BaseException as exc:
-            _fail(span, exc)
+            merged.failure = exc
             raise
         finally:
             _finish_stream(tl, span, merged, model, rest)
-            span.end()
 
     return record
 
@@ -192,11 +199,10 @@ def _astream_recorder(tl: Any) -> Callable[..., AsyncIterator[Any]]:
                 merged.chunks.append(chunk)
                 yield chunk
         except BaseException as exc:
-            _fail(span, exc)
+            merged.failure = exc
             raise
         finally:
             _finish_stream(tl, span, merged, model, rest)
-            span.end()
 
     return record
 
