@@ -59,9 +59,9 @@ class FakeGeminiServer(_Fake):
 
     Point ``google.genai.Client(api_key=..., http_options={"base_url": server.url})`` at
     :attr:`url`. A reply's ``content`` becomes a text part, each of its ``tool_calls`` a
-    ``functionCall`` part (with an ``id`` only when the script gives one, as the Gemini API
-    sends none); ``finish_reason`` defaults to ``"STOP"``; ``prompt_tokens`` and
-    ``completion_tokens`` become ``promptTokenCount`` and ``candidatesTokenCount``. With
+    ``functionCall`` part (with an ``id`` only when the script gives one); ``finish_reason``
+    defaults to ``"STOP"``; ``prompt_tokens`` and ``completion_tokens`` become
+    ``promptTokenCount`` and ``candidatesTokenCount``. With
     nothing scripted the answer echoes the last user text (``"Echo: ..."``), one token per
     word. An error status answers Google's error body (``{"error": {"code", "message",
     "status"}}``). :meth:`model_requests` lists the generate calls, plain and streamed.
