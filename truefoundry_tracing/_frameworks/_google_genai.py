@@ -37,8 +37,9 @@ logger = logging.getLogger("truefoundry_tracing")
 
 #: What the instrument report says once the corrections are in place.
 NOTE = (
-    "each model call is one LLM span, also when the SDK calls functions itself (automatic "
-    "function calling: an agent span, with a tool span per function); streams are recorded whole"
+    "each model call is one LLM span, also when the SDK calls functions itself, under an "
+    "automatic_function_calling agent span with a tool span per function; streams are recorded "
+    "whole"
 )
 _FAILED = (
     "the corrections for automatic function calling and streams could not be applied, so "
