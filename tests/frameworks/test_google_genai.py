@@ -188,7 +188,12 @@ def test_traceloop_0_38_does_not_trace_google_genai_and_says_so(
     outcome = {o.name: o for o in status.instrument_report}["google_generativeai"]
     assert outcome.state == "incompatible", outcome
     assert "needs google-generativeai" in outcome.reason
-    assert "install traceloop-sdk 0.62" in outcome.reason.lower()  # the fix, named
+    assert "install traceloop-sdk 0.45.6 or newer" in outcome.reason.lower()  # the fix, named
+    gap = {o.name: o for o in status.instrument_report}["google-genai"]  # also before its import
+    assert gap.state == "unavailable" and "traceloop-sdk 0.45.6 or newer" in gap.reason
+    from truefoundry_tracing.cli._doctor import run_doctor
+
+    assert any(n.startswith("google-genai is not traced") for n in run_doctor(env={}).notes)
     gemini.reply(STREAMED)
     gc = client(gemini)
     gc.models.generate_content(model=MODEL, contents="Capital of France?")
