@@ -418,7 +418,8 @@ def _instrument(
     except Exception as exc:
         return _failure(exc, inst, lib_version, inst_version)
     if conflict is not None:
-        return outcome("incompatible", _conflict_reason(conflict, inst, inst_version))
+        hint = _gaps.failure_hint(inst.name, lib_version)  # the versions that work, if known
+        return outcome("incompatible", _conflict_reason(conflict, inst, inst_version) + hint)
     if inst.name == "openai":
         openai_stream_usage.apply()  # 0.38: the usage a stream carries goes on its span
     if instrumentor.is_instrumented_by_opentelemetry:

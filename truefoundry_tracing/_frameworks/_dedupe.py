@@ -25,6 +25,7 @@ from typing import Any
 
 from .._otel_compat import replace_parent
 from ._fixes import fix_anthropic_stream_usage
+from ._google_genai import fix_google_genai
 from ._offline import Switch, agents_export_off, apply
 
 __all__ = ["activate", "drop", "on_start", "state"]
@@ -68,6 +69,8 @@ def activate(name: str) -> str:
             name,
             (Switch("ANTHROPIC_OPEN_TELEMETRY", "false", "the Anthropic SDK's own second span"),),
         )
+    if name == "google_generativeai":
+        return fix_google_genai()
     if name in _OUTER_SCOPES:
         state.outer = state.outer | {_OUTER_SCOPES[name]}
         state.active = True
