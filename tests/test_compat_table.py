@@ -50,7 +50,7 @@ def test_cells_say_pass_the_pinned_gaps_the_skip_reason_or_fails() -> None:
     ]
     rows = compat_table.table(results).splitlines()[2:]
     assert rows == [
-        "| AG2 | 1.2.1 | not tested | pass, except: no tool result (`fw-more-038`) |",
+        "| AG2 | 1.2.1 | not tested | gaps: no tool result (`fw-more-038`) |",
         "| Agno | 3.1.10 | pass (`fw-more`) | not traced: agno: unavailable (no instrumentation) "
         "(`fw-more-038`) |",
         "| DSPy | 3.4.1 | not tested | **fails** (2 tests in `fw-more-038`) (`fw-more-038`) |",
