@@ -158,32 +158,21 @@ def test_anthropic_model_one_llm_span_per_call(
 
 
 def test_the_apps_own_instrumentation_settings_are_kept_and_mapped(
-    fresh_python: Callable[..., dict[str, Any]],
+    tfy_spans: CapturedSpans, llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = fresh_python(
-        """
-        from pydantic_ai import Agent, InstrumentationSettings
-        from pydantic_ai.models.openai import OpenAIChatModel
-        from pydantic_ai.providers.openai import OpenAIProvider
-        import truefoundry_tracing as tt
-        from truefoundry_tracing.testing import FakeLLMServer, capture_spans
+    require_instrumented("pydantic_ai")
+    from pydantic_ai import Agent, InstrumentationSettings
 
-        mine = InstrumentationSettings(include_binary_content=False)
-        Agent.instrument_all(mine)
-        tt.init("pydantic-ai", console=False)
-        with FakeLLMServer() as server, capture_spans() as spans:
-            provider = OpenAIProvider(base_url=server.base_url, api_key="sk-test")
-            agent = Agent(OpenAIChatModel("gpt-4o-mini", provider=provider), name="mine")
-            agent.run_sync("Hi")
-        print(json.dumps({
-            "kept": Agent._instrument_default is mine,
-            "kinds": sorted(s.attributes.get("traceloop.span.kind", "") for s in spans),
-            "llm": len(spans.llm_spans()),
-            "traces": len(spans.traces()),
-        }))
-        """
-    )
-    assert data == {"kept": True, "kinds": ["", "agent"], "llm": 1, "traces": 1}
+    from truefoundry_tracing._frameworks._pydantic_ai import PydanticAIInstrumentor
+
+    mine = InstrumentationSettings(include_binary_content=False)
+    monkeypatch.setattr(Agent, "_instrument_default", mine)  # the app's, before init()
+    PydanticAIInstrumentor()._instrument()  # what init() does then
+
+    assert Agent._instrument_default is mine
+    script(llm)
+    assert example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")(QUESTION) == ANSWER
+    check_run(one_trace(tfy_spans, "invoke_agent weather_agent"), 2, streamed=False)
 
 
 def test_a_mapping_that_fails_never_reaches_the_app(
