@@ -70,13 +70,16 @@ async def _streamed(agent: Agent[None, str], question: str, how: str) -> str:
 
 def make_app(base_url: str, api_key: str, model: str) -> Callable[[str, str], str]:
     """The app: ``ask(question, how)`` runs the agent with ``agent.<how>`` (``run_sync``,
-    ``run``, ``run_stream`` or ``run_stream_events``) and returns its answer."""
+    ``run``, ``run_stream``, ``run_stream_sync`` or ``run_stream_events``) and returns its
+    answer."""
     provider = OpenAIProvider(base_url=base_url, api_key=api_key)
     agent = make_agent(OpenAIChatModel(model, provider=provider))
 
     def ask(question: str, how: str = "run_sync") -> str:
         if how == "run_sync":
             return agent.run_sync(question).output
+        if how == "run_stream_sync":
+            return "".join(agent.run_stream_sync(question).stream_text(delta=True))
         return asyncio.run(_streamed(agent, question, how))
 
     return ask

@@ -28,7 +28,7 @@ example = load_example("pydantic_ai_agent")
 QUESTION = "What is the weather in Paris?"
 ANSWER = "It is sunny in Paris, 24 C."
 TOOL_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
-HOWS = ["run_sync", "run", "run_stream", "run_stream_events"]
+HOWS = ["run_sync", "run", "run_stream", "run_stream_sync", "run_stream_events"]
 
 
 def script(server: FakeLLMServer | FakeAnthropicServer) -> None:
