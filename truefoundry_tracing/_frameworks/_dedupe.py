@@ -121,11 +121,13 @@ def drop(span: Any) -> bool:
     """True for a span that records a call another span records completely."""
     if _kind(span) != _CLIENT:
         return False
+    span_id = span.context.span_id
+    inner = span_id in _inner
+    if inner:
+        _inner.discard(span_id)
     if state.anthropic and _scope(span).startswith(_ANTHROPIC_SCOPE):
         return True
-    span_id = span.context.span_id
-    if span_id in _inner:
-        _inner.discard(span_id)
+    if inner:
         return _refused(span)
     if _outer.pop(span_id, False) is not False and span_id in _replaced:
         _replaced.discard(span_id)
