@@ -13,6 +13,10 @@
   one, it takes the outer span's place (its parent becomes the outer span's parent) and the
   outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
   call) keeps the outer span, the only record.
+* **Pydantic AI**: its own ``chat`` spans (scope ``pydantic-ai``, turned on by
+  :mod:`._pydantic_ai`) are outer spans the same way. With Anthropic, the SDK refuses a
+  non-streamed request it expects to take over 10 minutes before sending anything, and
+  Pydantic AI streams the same call instead: the refused attempt's span is dropped.
 
 The root processor calls :func:`on_start` and :func:`drop` for every span once
 :data:`state` is active, which :func:`activate` makes it when one of those instrumentations
@@ -35,6 +39,7 @@ _ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 _OUTER_SCOPES = {
     "openai_agents": "opentelemetry.instrumentation.openai_agents",
     "haystack": "opentelemetry.instrumentation.haystack",
+    "pydantic_ai": "pydantic-ai",  # Pydantic AI's own chat spans (see _pydantic_ai)
 }
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
 
@@ -53,6 +58,9 @@ state = _State()
 # replaced, to drop when they end.
 _outer: dict[int, Any] = {}
 _replaced: set[int] = set()
+# Provider spans that took an outer span's place, and the refusal a retried attempt ends with.
+_inner: set[int] = set()
+_REFUSED = ("ValueError", "Streaming is required")
 
 
 def activate(name: str) -> str:
@@ -100,15 +108,30 @@ def on_start(span: Any) -> None:
     if parent is not None and parent.span_id in _outer:
         replace_parent(span, _outer[parent.span_id])
         _replaced.add(parent.span_id)
+        _inner.add(span.context.span_id)
+
+
+def _refused(span: Any) -> bool:
+    """The SDK refused the request before sending it (the framework then streams it)."""
+    for event in getattr(span, "events", ()):
+        attrs = event.attributes or {}
+        if event.name == "exception" and attrs.get("exception.type") == _REFUSED[0]:
+            return str(attrs.get("exception.message", "")).startswith(_REFUSED[1])
+    return False
 
 
 def drop(span: Any) -> bool:
     """True for a span that records a call another span records completely."""
     if _kind(span) != _CLIENT:
         return False
+    span_id = span.context.span_id
+    inner = span_id in _inner
+    if inner:
+        _inner.discard(span_id)
     if state.anthropic and _scope(span).startswith(_ANTHROPIC_SCOPE):
         return True
-    span_id = span.context.span_id
+    if inner:
+        return _refused(span)
     if _outer.pop(span_id, False) is not False and span_id in _replaced:
         _replaced.discard(span_id)
         return True
