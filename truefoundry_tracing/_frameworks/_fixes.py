@@ -4,6 +4,9 @@
   ``message_start`` and the cumulative count in ``message_delta``; traceloop adds the two, so
   every streamed call was one output token too many. The placeholder is zeroed when the
   stream starts, so the recorded count is the API's final one.
+* **Framework corrections** with modules of their own (CrewAI's streamed runs and tool spans,
+  :mod:`._crewai`; LlamaIndex workflow agents' step names and context, :mod:`._llamaindex`):
+  :func:`correct` applies the one for an instrumentation once it is applied.
 """
 
 from __future__ import annotations
@@ -11,7 +14,30 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["fix_anthropic_stream_usage"]
+__all__ = ["correct", "fix_anthropic_stream_usage"]
+
+# instrumentation name -> the module under _frameworks whose apply() corrects it
+_CORRECTIONS = {"crewai": "_crewai", "llama_index": "_llamaindex"}
+
+
+def correct(name: str) -> bool:
+    """Apply the corrections for instrumentation ``name``; False when none applied. Never
+    raises (a correction that fails says so once in the log).
+
+    Example:
+        >>> correct("openai")
+        False
+    """
+    if name == "anthropic":
+        return fix_anthropic_stream_usage()
+    module = _CORRECTIONS.get(name)
+    if module is None:
+        return False
+    try:
+        found: Any = importlib.import_module(f"{__package__}.{module}")
+        return bool(found.apply())
+    except Exception:
+        return False
 
 
 def fix_anthropic_stream_usage() -> bool:
