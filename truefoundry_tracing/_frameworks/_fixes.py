@@ -5,7 +5,8 @@
   every streamed call was one output token too many. The placeholder is zeroed when the
   stream starts, so the recorded count is the API's final one.
 * **Framework corrections** with modules of their own (CrewAI's streamed runs and tool spans,
-  :mod:`._crewai`; LlamaIndex workflow agents' step names and context, :mod:`._llamaindex`):
+  :mod:`._crewai`; LlamaIndex workflow agents' step names and context, :mod:`._llamaindex`;
+  Anthropic ``messages.stream()`` on the 0.38 line, :mod:`._anthropic038`):
   :func:`correct` applies the one for an instrumentation once it is applied.
 """
 
@@ -17,7 +18,11 @@ from typing import Any
 __all__ = ["correct", "fix_anthropic_stream_usage"]
 
 # instrumentation name -> the module under _frameworks whose apply() corrects it
-_CORRECTIONS = {"crewai": "_crewai", "llama_index": "_llamaindex"}
+_CORRECTIONS = {
+    "anthropic": "_anthropic038",  # messages.stream() on the 0.38 line
+    "crewai": "_crewai",
+    "llama_index": "_llamaindex",
+}
 
 
 def correct(name: str) -> bool:
@@ -29,7 +34,7 @@ def correct(name: str) -> bool:
         False
     """
     if name == "anthropic":
-        return fix_anthropic_stream_usage()
+        fix_anthropic_stream_usage()
     module = _CORRECTIONS.get(name)
     if module is None:
         return False
