@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
+from ._tool_span import record_output, tool_attributes
 
 __all__ = ["apply"]
 
@@ -146,14 +146,7 @@ def _tool_span(
     if not FLAGS.enabled or tracer is None or _open_tool.get() == name:
         yield None
         return
-    attributes: dict[str, Any] = {
-        "traceloop.span.kind": "tool",
-        "traceloop.entity.name": name,
-        "gen_ai.tool.name": name,
-        "gen_ai.operation.name": "execute_tool",
-    }
-    if FLAGS.trace_content:
-        attributes["traceloop.entity.input"] = clip(to_json(_arguments(wrapped, args, kwargs)))
+    attributes = tool_attributes(name, _arguments(wrapped, args, kwargs))
     token = _open_tool.set(name)
     try:
         with tracer.start_as_current_span(f"{name}.tool", attributes=attributes) as span:
@@ -162,20 +155,15 @@ def _tool_span(
         _open_tool.reset(token)
 
 
-def _record(span: Any, result: Any) -> None:
-    if span is not None and FLAGS.trace_content:
-        span.set_attribute("traceloop.entity.output", clip(to_json(result)))
-
-
 def _run_tool(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     with _tool_span(wrapped, instance, args, kwargs) as span:
         result = wrapped(*args, **kwargs)
-        _record(span, result)
+        record_output(span, result)
         return result
 
 
 async def _arun_tool(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     with _tool_span(wrapped, instance, args, kwargs) as span:
         result = await wrapped(*args, **kwargs)
-        _record(span, result)
+        record_output(span, result)
         return result
