@@ -26,8 +26,8 @@ _CORRECTIONS = {
 
 
 def correct(name: str) -> bool:
-    """Apply the corrections for instrumentation ``name``; False when none applied. Never
-    raises (a correction that fails says so once in the log).
+    """Apply the corrections for instrumentation ``name``; True when its correction module
+    (``_CORRECTIONS``) applied. Never raises (a correction that fails says so once in the log).
 
     Example:
         >>> correct("openai")
