@@ -196,7 +196,7 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
-    _i("mcp", "mcp", "mcp", "McpInstrumentor"),
+    own("mcp", "mcp", "_mcp", "McpInstrumentor"),  # traceloop's on mcp 1.x, ours on 2.x
     own(
         "pydantic_ai",
         ("pydantic-ai-slim", "pydantic-ai"),
