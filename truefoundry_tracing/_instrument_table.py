@@ -196,7 +196,14 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
-    _i("mcp", "mcp", "mcp", "McpInstrumentor"),
+    own("mcp", "mcp", "_mcp", "McpInstrumentor"),  # traceloop's on mcp 1.x, ours on 2.x
+    own(
+        "pydantic_ai",
+        ("pydantic-ai-slim", "pydantic-ai"),
+        "_pydantic_ai",
+        "PydanticAIInstrumentor",
+        "pydantic_ai",
+    ),
     own("smolagents", "smolagents", "_smolagents", "SmolagentsInstrumentor"),
     own("dspy", ("dspy", "dspy-ai"), "_dspy", "DSPyInstrumentor", "dspy"),
     # vector databases
@@ -232,6 +239,7 @@ _ALIASES = {
     "gemini": "google_generativeai",
     "google_genai": "google_generativeai",
     "openai-agents": "openai_agents",
+    "pydantic-ai": "pydantic_ai",
 }
 
 

@@ -1,27 +1,31 @@
 """No silent gaps: libraries that call models where no instrumentation can see the calls.
 
-* None is known today whose calls stay unseen. DSPy 3's own HTTP engine (``engine="auto"``,
-  its bundled ``lm15``), which neither the OpenAI nor the LiteLLM instrumentation sees, was
-  one: this library's DSPy instrumentation (``_dspy``) records its model calls itself.
-* **New majors traceloop's instrumentation fails on** (mcp 2, haystack-ai 3): the failure in
-  the report names the versions that work.
+* **DSPy 3.x** is no longer one: its own HTTP engine (``engine="auto"``, its bundled
+  ``lm15``), which neither the OpenAI nor the LiteLLM instrumentation sees, has its model calls
+  recorded by this library's DSPy instrumentation (``_dspy``).
+* **New majors traceloop's instrumentation fails on** (haystack-ai 3), or that it does
+  not support (google-genai under traceloop-sdk 0.38, whose instrumentation needs the old
+  google-generativeai; reported at ``init()`` and by ``doctor`` before the app imports it):
+  the failure in the report names the versions that work.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 __all__ = ["failure_hint", "untraced"]
 
 # instrumentation name -> (distribution, first major it fails on, fix)
 _FAILING_MAJORS: dict[str, tuple[str, int, str]] = {
-    "mcp": (
-        "mcp",
-        2,
-        "install 'mcp<2' to trace MCP sessions and tool calls (the OpenAI Agents SDK runs "
-        "with mcp 1.x too)",
-    ),
     "haystack": ("haystack-ai", 3, "install 'haystack-ai<3' to trace Haystack pipelines"),
+    # traceloop 0.38's instrumentation wraps only the old google-generativeai SDK
+    "google_generativeai": (
+        "google-genai",
+        1,
+        "install traceloop-sdk 0.45.6 or newer (0.62.4 is tested) to trace google-genai: this "
+        "one's instrumentation wraps only the old google-generativeai SDK",
+    ),
 }
 
 
@@ -36,9 +40,9 @@ def failure_hint(name: str, version: str | None) -> str:
     """The fix for an instrumentation known to fail on this major version, or ``""``.
 
     Example:
-        >>> failure_hint("mcp", "2.3.0")[:20]
-        " Install 'mcp<2' to "
-        >>> failure_hint("mcp", "1.30.0")
+        >>> failure_hint("haystack", "3.4.0")[:27]
+        " Install 'haystack-ai<3' to"
+        >>> failure_hint("haystack", "2.31.0")
         ''
     """
     known = _FAILING_MAJORS.get(name)
@@ -59,5 +63,39 @@ def untraced(
         >>> all(len(gap) == 3 for gap in untraced())
         True
     """
-    del version  # none known today (see the module docstring)
-    return []
+    return _google_genai_gap(version or _metadata_version)
+
+
+# The first opentelemetry-instrumentation-google-generativeai that wraps google-genai.
+_GENAI_SINCE = (0, 45, 6)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+
+
+def _google_genai_gap(find: Callable[[str], str | None]) -> list[tuple[str, str, str]]:
+    """google-genai under a traceloop-sdk whose instrumentation knows only the old SDK: said at
+    ``init()`` and by ``doctor``, not only once the app imports it."""
+    genai = find("google-genai") or ""
+    inst = find("opentelemetry-instrumentation-google-generativeai") or ""
+    if not genai or not inst or _release(inst) >= _GENAI_SINCE:
+        return []
+    return [
+        (
+            "google-genai",
+            genai,
+            f"google-genai {genai} is not traced: opentelemetry-instrumentation-google-"
+            f"generativeai {inst} instruments only the old google-generativeai SDK. Install "
+            "traceloop-sdk 0.45.6 or newer (0.62.4 is tested) to trace it.",
+        )
+    ]
+
+
+def _metadata_version(dist: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
