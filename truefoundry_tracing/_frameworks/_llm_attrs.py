@@ -99,8 +99,10 @@ def response_attributes(
     Example:
         >>> attrs = response_attributes("gpt-4o-mini", [Completion("Hello")],
         ...                             {"prompt_tokens": 3, "completion_tokens": 1})
-        >>> sorted(k for k in attrs if "tokens" in k)[:2]
-        ['gen_ai.usage.input_tokens', 'gen_ai.usage.output_tokens']
+        >>> from truefoundry_tracing._llm import llm_view
+        >>> view = llm_view(attrs)  # the same view on either line's keys
+        >>> view.input_tokens, view.output_tokens, view.total_tokens
+        (3, 1, 4)
     """
     attrs: dict[str, Any] = {"gen_ai.response.model": model} if model else {}
     prompt, answer = usage.get("prompt_tokens"), usage.get("completion_tokens")
