@@ -70,7 +70,7 @@ def test_react_is_one_trace_with_module_tool_and_one_llm_span_per_call(
     assert io(react, "output")["answer"] == ANSWER  # type: ignore[index]
     tool = spans.one("get_weather.tool")
     assert (io(tool, "input"), io(tool, "output")) == (
-        {"args": [], "kwargs": {"city": "Paris"}},
+        {"city": "Paris"},
         "Sunny, 24 C in Paris",
     )
     first = tfy_spans.llm_spans()[0]

@@ -64,7 +64,8 @@ def check_run(spans: SpanList, llm: FakeLLMServer, root: str) -> None:
     assert (spans.llm(second).input_tokens, spans.llm(second).output_tokens) == (60, 8)
     tool = ordered.one("get_weather.tool")
     assert parent(spans, tool).name == "step_1.task"
-    assert io(tool, "input") == {"args": [], "kwargs": {"city": "Paris"}}
+    assert io(tool, "input") == {"city": "Paris"}
+    assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
     assert io(tool, "output") == "Sunny, 24 C in Paris"
     assert io(ordered.one("final_answer.tool"), "output") == ANSWER
 
@@ -126,6 +127,8 @@ def test_a_code_agent_traces_the_code_it_runs_and_the_tools_the_code_calls(
     code = spans.by_name("python_interpreter.tool")[0]
     assert io(code, "input") == {"code": 'print(get_weather(city="Paris"))'}
     assert io(code, "output")["logs"] == "Sunny, 24 C in Paris\n"  # type: ignore[index]
+    # a positional argument in the code is recorded by the tool input's name
+    assert io(spans.one("final_answer.tool"), "input") == {"answer": ANSWER}
 
 
 def test_a_planning_step_and_a_managed_agent_nest_in_the_run(

@@ -147,7 +147,7 @@ def _wrappers(tracer: Any, agents: tuple[type, ...]) -> Targets:
 
     def tool_span(tool: Any, kwargs: dict[str, Any]) -> Entity:
         name = str(getattr(tool, "name", None) or type(tool).__name__)
-        return Entity.start(tracer, "tool", name, {"args": [], "kwargs": kwargs})
+        return Entity.start(tracer, "tool", name, kwargs)
 
     def module(wrapped: Any, inst: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         opened = lambda: module_span(inst, args, kwargs)  # noqa: E731

@@ -53,6 +53,17 @@ def _step_output(step: Any) -> dict[str, Any]:
     return out
 
 
+def _arguments(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A tool call's arguments by name (positional ones named after the tool's inputs)."""
+    shown = {k: v for k, v in kwargs.items() if k != "sanitize_inputs_outputs"}
+    names = list(getattr(tool, "inputs", None) or ())
+    if len(args) == 1 and not shown and isinstance(args[0], dict) and set(args[0]) <= set(names):
+        return dict(args[0])  # one dict of the arguments, as Tool.__call__ accepts it
+    for i, value in enumerate(args):
+        shown[names[i] if i < len(names) else f"arg{i}"] = value
+    return shown
+
+
 def _wrappers(tracer: Any) -> Targets:
     def run(wrapped: Any, agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = kwargs.get("task", args[0] if args else None)
@@ -83,9 +94,8 @@ def _wrappers(tracer: Any) -> Targets:
 
     def tool(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         def opened() -> Entity:
-            shown = {k: v for k, v in kwargs.items() if k != "sanitize_inputs_outputs"}
             name = str(getattr(instance, "name", None) or type(instance).__name__)
-            return Entity.start(tracer, "tool", name, {"args": list(args), "kwargs": shown})
+            return Entity.start(tracer, "tool", name, _arguments(instance, args, kwargs))
 
         return call(_NAME, opened, wrapped, args, kwargs)
 

@@ -19,6 +19,7 @@ from typing import Any
 from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
+from ._tool_span import tool_attributes
 
 __all__ = ["NO_OUTPUT", "Entity", "acall", "call", "report", "stream"]
 
@@ -62,32 +63,28 @@ class Entity:
         self.context = context
 
     @classmethod
-    def start(
-        cls,
-        tracer: Any,
-        kind: str,
-        name: str,
-        inputs: Any = _UNSET,
-        attributes: dict[str, Any] | None = None,
-    ) -> Entity:
-        """Start a ``<name>.<kind>`` span under the current context."""
+    def start(cls, tracer: Any, kind: str, name: str, inputs: Any = _UNSET) -> Entity:
+        """Start a ``<name>.<kind>`` span under the current context. A tool's ``inputs`` are
+        its arguments, recorded as the library's other tool spans record them (``_tool_span``).
+        """
         from opentelemetry import context as context_api
         from opentelemetry import trace
 
         parent = context_api.get_current()
-        attrs: dict[str, Any] = {_KIND: kind, _NAME: name, **(attributes or {})}
+        if kind == "tool":
+            attrs = tool_attributes(name, {} if inputs is _UNSET else inputs)
+        else:
+            attrs = {_KIND: kind, _NAME: name}
+            if kind == "agent":
+                attrs["gen_ai.agent.name"] = name
+            if inputs is not _UNSET and FLAGS.trace_content:
+                attrs[_INPUT] = clip(to_json(inputs))
         workflow = parent.get(WORKFLOW_KEY)
         if workflow is not None:
             attrs[_WORKFLOW] = workflow
         path = parent.get(ENTITY_PATH_KEY)
         if path is not None:
             attrs[_PATH] = path
-        if kind == "agent":
-            attrs["gen_ai.agent.name"] = name
-        elif kind == "tool":
-            attrs["gen_ai.tool.name"] = name
-        if inputs is not _UNSET and FLAGS.trace_content:
-            attrs[_INPUT] = clip(to_json(inputs))
         span = tracer.start_span(f"{name}.{kind}", context=parent, attributes=attrs)
         ctx = trace.set_span_in_context(span, parent)
         if kind == "agent":
