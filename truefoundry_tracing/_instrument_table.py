@@ -197,6 +197,7 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
     _i("mcp", "mcp", "mcp", "McpInstrumentor"),
+    own("autogen", "autogen-agentchat", "_autogen", "AutoGenInstrumentor"),
     # vector databases
     _i("chroma", "chromadb", "chromadb", "ChromaInstrumentor"),
     _i("pinecone", ("pinecone", "pinecone-client"), "pinecone", "PineconeInstrumentor"),

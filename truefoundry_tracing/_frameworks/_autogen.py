@@ -1,0 +1,204 @@
+"""AutoGen (``autogen-agentchat`` and ``autogen-core`` 0.4 and later): agent and tool spans
+with their inputs and outputs.
+
+AutoGen records its own OpenTelemetry spans through the global tracer provider (GenAI
+semantic conventions: ``invoke_agent <name>``, ``execute_tool <name>``, ``create_agent
+<name>``), but without the traceloop attributes this library's views read and without a
+tool's arguments or result, and it opens them inside the methods it traces, where neither
+the result nor the run's outcome can be added before they end. This instrumentation records
+each agent run (``BaseChatAgent.run`` / ``run_stream``: the task in, the final message out)
+and each tool call (``BaseTool.run_json`` / ``BaseStreamTool.run_json_stream``: the
+arguments in, the result out) in a span of its own, carrying AutoGen's GenAI attributes too,
+and AutoGen's span for that same call gives way to it. The agent span made when an agent is
+constructed (``create_agent``, a one-span trace of its own outside any run) is not recorded.
+Agents run by a team (``RoundRobinGroupChat`` and the like) keep AutoGen's ``invoke_agent``
+spans, marked as agent spans. The model calls are the OpenAI instrumentation's LLM spans,
+under the agent span.
+
+Example:
+    >>> AutoGenInstrumentor().instrumentation_dependencies()
+    ('autogen-agentchat >= 0.4',)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from ._own_spans import Entity, failed, finish, start, traced_stream
+
+__all__ = ["AutoGenInstrumentor"]
+
+_FRAMEWORK = "AutoGen"
+_AGENTS = "autogen_agentchat.agents._base_chat_agent"
+_TEAM_AGENT = "autogen_agentchat.teams._group_chat._chat_agent_container"
+_TOOLS = "autogen_core.tools._base"
+_SYSTEM = {"gen_ai.system": "autogen"}
+
+
+def _text(message: Any) -> Any:
+    to_text = getattr(message, "to_text", None)
+    if callable(to_text):
+        return to_text()
+    return getattr(message, "content", message)
+
+
+def _task(task: Any) -> Any:
+    """A run's task as text: a string, a message, or a list of messages."""
+    if task is None or isinstance(task, str):
+        return task
+    if isinstance(task, (list, tuple)):
+        return [_text(m) for m in task]
+    return _text(task)
+
+
+def _answer(result: Any) -> Any:
+    """The final message of a run (a ``TaskResult``), as text."""
+    messages = getattr(result, "messages", None)
+    return _text(messages[-1]) if messages else result
+
+
+def _agent(tracer: Any, agent: Any, kwargs: dict[str, Any]) -> Callable[[], Entity]:
+    def make() -> Entity:
+        attrs = {
+            **_SYSTEM,
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.description": str(getattr(agent, "description", "") or ""),
+        }
+        return Entity.start(tracer, "agent", str(agent.name), _task(kwargs.get("task")), attrs)
+
+    return make
+
+
+def _tool(tracer: Any, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Entity:
+    arguments = args[0] if args else kwargs.get("args")
+    call_id = kwargs.get("call_id", args[2] if len(args) > 2 else None)
+    attrs = {
+        **_SYSTEM,
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.description": str(getattr(tool, "description", "") or ""),
+    }
+    if call_id is not None:
+        attrs["gen_ai.tool.call.id"] = str(call_id)
+    return Entity.start(tracer, "tool", str(tool.name), dict(arguments or {}), attrs)
+
+
+def _traced_call(make: Callable[[], Entity], output: Callable[[Any], Any] | None) -> Any:
+    """A wrapt wrapper for an ``async def``: the call runs inside the span ``make()`` starts."""
+
+    async def run(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        entity = start(_FRAMEWORK, make)
+        if entity is None:
+            return await wrapped(*args, **kwargs)
+        token = context_api.attach(entity.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            finish(_FRAMEWORK, entity, error=exc)
+            raise
+        finally:
+            context_api.detach(token)
+        finish(_FRAMEWORK, entity, result, output)
+        return result
+
+    return run
+
+
+def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
+    def run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return _traced_call(_agent(tracer, instance, kwargs), _answer)(wrapped, args, kwargs)
+
+    def run_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        stream = wrapped(*args, **kwargs)
+        return traced_stream(_FRAMEWORK, _agent(tracer, instance, kwargs), stream, _answer)
+
+    def run_json(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        make = lambda: _tool(tracer, instance, args, kwargs)  # noqa: E731
+        return _traced_call(make, None)(wrapped, args, kwargs)
+
+    def run_json_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        stream = wrapped(*args, **kwargs)
+        make = lambda: _tool(tracer, instance, args, kwargs)  # noqa: E731
+        return traced_stream(_FRAMEWORK, make, stream, lambda last: last)
+
+    return {
+        ("autogen_agentchat.agents", "BaseChatAgent.run"): run,
+        ("autogen_agentchat.agents", "BaseChatAgent.run_stream"): run_stream,
+        ("autogen_core.tools", "BaseTool.run_json"): run_json,
+        ("autogen_core.tools", "BaseStreamTool.run_json_stream"): run_json_stream,
+        # AutoGen's own spans for the same calls give way to ours; the agent span made when
+        # an agent is constructed is not recorded; a team's agents keep AutoGen's, marked
+        (_AGENTS, "trace_invoke_agent_span"): _give_way,
+        (_TOOLS, "trace_tool_span"): _give_way,
+        (_AGENTS, "trace_create_agent_span"): _not_recorded,
+        (_TEAM_AGENT, "trace_invoke_agent_span"): _marked_agent,
+    }
+
+
+@contextmanager
+def _yield(span: Any) -> Iterator[Any]:
+    yield span
+
+
+def _give_way(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    ours = Entity.current()
+    return wrapped(*args, **kwargs) if ours is None else _yield(ours)
+
+
+def _not_recorded(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    return _yield(trace.get_current_span())
+
+
+@contextmanager
+def _marking(inner: Any, name: Any) -> Iterator[Any]:
+    with inner as span:
+        try:
+            span.set_attributes({"traceloop.span.kind": "agent", "traceloop.entity.name": name})
+        except Exception as exc:
+            failed(_FRAMEWORK, exc)
+        yield span
+
+
+def _marked_agent(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    name = kwargs.get("agent_name", args[0] if args else "agent")
+    return _marking(wrapped(*args, **kwargs), str(name))
+
+
+class AutoGenInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Agent and tool spans for AutoGen (see the module's docstring)."""
+
+    _wrapped: list[tuple[Any, str]]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("autogen-agentchat >= 0.4",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        import importlib
+
+        from wrapt import wrap_function_wrapper
+
+        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
+        self._wrapped = []
+        for (module, name), wrapper in _wrappers(tracer).items():
+            try:
+                target = importlib.import_module(module)
+                wrap_function_wrapper(target, name, wrapper)
+            except Exception as exc:  # an AutoGen release that moved it: the rest still works
+                failed(_FRAMEWORK, exc)
+                continue
+            owner, _, attr = name.rpartition(".")
+            self._wrapped.append((getattr(target, owner) if owner else target, attr))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from opentelemetry.instrumentation.utils import unwrap
+
+        for owner, attr in getattr(self, "_wrapped", ()):
+            unwrap(owner, attr)
+        self._wrapped = []
