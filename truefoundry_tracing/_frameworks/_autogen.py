@@ -26,13 +26,12 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from ._own_spans import Entity, failed, finish, start, traced_stream
+from ._own_spans import Entity, failed, traced, traced_stream
 
 __all__ = ["AutoGenInstrumentor"]
 
@@ -90,30 +89,10 @@ def _tool(tracer: Any, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
     return Entity.start(tracer, "tool", str(tool.name), dict(arguments or {}), attrs)
 
 
-def _traced_call(make: Callable[[], Entity], output: Callable[[Any], Any] | None) -> Any:
-    """A wrapt wrapper for an ``async def``: the call runs inside the span ``make()`` starts."""
-
-    async def run(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        entity = start(_FRAMEWORK, make)
-        if entity is None:
-            return await wrapped(*args, **kwargs)
-        token = context_api.attach(entity.context)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            finish(_FRAMEWORK, entity, error=exc)
-            raise
-        finally:
-            context_api.detach(token)
-        finish(_FRAMEWORK, entity, result, output)
-        return result
-
-    return run
-
-
 def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
     def run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        return _traced_call(_agent(tracer, instance, kwargs), _answer)(wrapped, args, kwargs)
+        make = _agent(tracer, instance, kwargs)
+        return traced(_FRAMEWORK, make, lambda: wrapped(*args, **kwargs), _answer)
 
     def run_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         stream = wrapped(*args, **kwargs)
@@ -121,7 +100,7 @@ def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
 
     def run_json(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         make = lambda: _tool(tracer, instance, args, kwargs)  # noqa: E731
-        return _traced_call(make, None)(wrapped, args, kwargs)
+        return traced(_FRAMEWORK, make, lambda: wrapped(*args, **kwargs))
 
     def run_json_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         stream = wrapped(*args, **kwargs)

@@ -11,8 +11,8 @@ goes on untraced.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -21,7 +21,9 @@ from .._context import AGENT_KEY, ENTITY_PATH_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
 
-__all__ = ["Entity", "failed", "finish", "start", "traced_stream"]
+__all__ = ["Entity", "failed", "finish", "start", "traced", "traced_stream"]
+
+_T = TypeVar("_T")
 
 _KIND = "traceloop.span.kind"
 _NAME = "traceloop.entity.name"
@@ -147,6 +149,39 @@ def finish(
         if entity.span.is_recording():
             entity.span.end()
         failed(framework, exc)
+
+
+async def traced(
+    framework: str,
+    make: Callable[[], Entity],
+    call: Callable[[], Awaitable[_T]],
+    output: Callable[[_T], Any] | None = None,
+) -> _T:
+    """``await call()`` inside the span ``make()`` starts; its result (through ``output``)
+    is the span's output, its exception the span's error.
+
+    Example:
+        >>> import asyncio
+        >>> from opentelemetry import trace
+        >>> async def answer() -> int:
+        ...     return 42
+        >>> make = lambda: Entity.start(trace.get_tracer("x"), "tool", "answer")
+        >>> asyncio.run(traced("demo", make, answer))
+        42
+    """
+    entity = start(framework, make)
+    if entity is None:
+        return await call()
+    token = context_api.attach(entity.context)
+    try:
+        result = await call()
+    except BaseException as exc:
+        finish(framework, entity, error=exc)
+        raise
+    finally:
+        context_api.detach(token)
+    finish(framework, entity, result, output)
+    return result
 
 
 async def traced_stream(
