@@ -198,6 +198,7 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
     _i("mcp", "mcp", "mcp", "McpInstrumentor"),
     own("autogen", "autogen-agentchat", "_autogen", "AutoGenInstrumentor"),
+    own("ag2", "ag2", "_ag2", "AG2Instrumentor"),
     # vector databases
     _i("chroma", "chromadb", "chromadb", "ChromaInstrumentor"),
     _i("pinecone", ("pinecone", "pinecone-client"), "pinecone", "PineconeInstrumentor"),

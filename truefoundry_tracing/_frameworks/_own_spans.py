@@ -156,9 +156,11 @@ async def traced(
     make: Callable[[], Entity],
     call: Callable[[], Awaitable[_T]],
     output: Callable[[_T], Any] | None = None,
+    failure: Callable[[_T], BaseException | None] | None = None,
 ) -> _T:
     """``await call()`` inside the span ``make()`` starts; its result (through ``output``)
-    is the span's output, its exception the span's error.
+    is the span's output, its exception the span's error, and so is the exception
+    ``failure(result)`` finds in a result (a tool error the framework hands to the model).
 
     Example:
         >>> import asyncio
@@ -180,8 +182,21 @@ async def traced(
         raise
     finally:
         context_api.detach(token)
-    finish(framework, entity, result, output)
+    error = _failure(framework, failure, result)
+    finish(framework, entity, result, output, error)
     return result
+
+
+def _failure(
+    framework: str, failure: Callable[[_T], BaseException | None] | None, result: _T
+) -> BaseException | None:
+    if failure is None:
+        return None
+    try:
+        return failure(result)
+    except Exception as exc:
+        failed(framework, exc)
+        return None
 
 
 async def traced_stream(
