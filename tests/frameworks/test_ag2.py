@@ -98,6 +98,33 @@ def test_a_failing_tool_is_an_error_on_its_span_and_the_turn_goes_on(
     assert agent.middleware == ()  # the agent's own middleware list is left as it was
 
 
+def test_with_ag2s_own_telemetry_middleware_each_model_call_is_still_one_llm_span(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    status = require_instrumented("ag2")
+    reason = {o.name: o for o in status.instrument_report}["ag2"].reason
+    assert "each model call is one LLM span" in reason
+    from ag2 import Agent
+    from ag2.config.openai import OpenAIConfig
+    from ag2.middleware.builtin import TelemetryMiddleware
+
+    script(llm)
+    config = OpenAIConfig(model="gpt-4o-mini", base_url=llm.base_url, api_key=API_KEY)
+    agent = Agent(
+        "weather",
+        config=config,
+        tools=[example.get_weather],
+        middleware=[TelemetryMiddleware(agent_name="weather")],
+    )
+
+    assert asyncio.run(agent.ask(QUESTION)).body == ANSWER
+    tfy_spans.assert_one_llm_span_per_call(2)  # its "chat" spans gave way to openai.chat
+    tfy_spans.assert_tree(
+        "invoke_agent weather > weather.agent > llm",
+        "invoke_agent weather > weather.agent > execute_tool get_weather > get_weather.tool",
+    )
+
+
 def test_a_failure_of_the_instrumentation_never_reaches_the_app(
     tfy_spans: CapturedSpans,
     llm: FakeLLMServer,

@@ -13,6 +13,8 @@
   one, it takes the outer span's place (its parent becomes the outer span's parent) and the
   outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
   call) keeps the outer span, the only record.
+* **AG2 with its own ``TelemetryMiddleware``** (opt-in per agent): its ``chat`` span around
+  each model call is handled the same way, once this library's AG2 instrumentation is applied.
 
 The root processor calls :func:`on_start` and :func:`drop` for every span once
 :data:`state` is active, which :func:`activate` makes it when one of those instrumentations
@@ -34,6 +36,7 @@ _ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 _OUTER_SCOPES = {
     "openai_agents": "opentelemetry.instrumentation.openai_agents",
     "haystack": "opentelemetry.instrumentation.haystack",
+    "ag2": "opentelemetry.instrumentation.ag2",  # AG2's TelemetryMiddleware, when used
 }
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
 
