@@ -109,6 +109,40 @@ def test_a_failing_tool_is_an_error_on_its_span_and_the_run_goes_on(
     tfy_spans.assert_one_llm_span_per_call(2)
 
 
+def test_a_team_run_is_one_trace_with_the_agents_turns_marked(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("autogen")
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_agentchat.conditions import MaxMessageTermination
+    from autogen_agentchat.teams import RoundRobinGroupChat
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    script(llm)
+
+    async def run() -> str:
+        client = OpenAIChatCompletionClient(
+            model="gpt-4o-mini", base_url=llm.base_url, api_key=API_KEY, max_retries=0
+        )
+        agent = AssistantAgent(
+            "weather", model_client=client, tools=[example.get_weather], reflect_on_tool_use=True
+        )
+        team = RoundRobinGroupChat([agent], termination_condition=MaxMessageTermination(2))
+        result = await team.run(task=QUESTION)
+        await client.close()
+        return str(result.messages[-1].to_text())  # type: ignore[union-attr]
+
+    assert asyncio.run(run()) == ANSWER
+    spans = one_trace(tfy_spans, "RoundRobinGroupChat.agent")
+    spans.assert_one_llm_span_per_call(2)
+    turn = spans.one("weather.agent")  # AutoGen's invoke_agent span, marked
+    assert turn.attributes["traceloop.span.kind"] == "agent"
+    assert all(turn in spans.ancestors(s) for s in spans.llm_spans())
+    tool = spans.one("get_weather.tool")
+    assert turn in spans.ancestors(tool)
+    assert json.loads(tool.attributes["traceloop.entity.input"]) == {"city": "Paris"}
+
+
 def test_a_failure_of_the_instrumentation_never_reaches_the_app(
     tfy_spans: CapturedSpans,
     llm: FakeLLMServer,

@@ -11,8 +11,10 @@ and each tool call (``BaseTool.run_json`` / ``BaseStreamTool.run_json_stream``: 
 arguments in, the result out) in a span of its own, carrying AutoGen's GenAI attributes too,
 and AutoGen's span for that same call gives way to it. The agent span made when an agent is
 constructed (``create_agent``, a one-span trace of its own outside any run) is not recorded.
-Agents run by a team (``RoundRobinGroupChat`` and the like) keep AutoGen's ``invoke_agent``
-spans, marked as agent spans. The model calls are the OpenAI instrumentation's LLM spans,
+A team's run (``BaseGroupChat.run`` / ``run_stream``) is a ``<team>.agent`` span too: the
+runtime the team starts inside it handles the team's messages under it, so the run is one
+trace; each agent's turn there is AutoGen's ``invoke_agent`` span, renamed ``<agent>.agent``
+and marked as an agent span. The model calls are the OpenAI instrumentation's LLM spans,
 under the agent span.
 
 Example:
@@ -110,6 +112,8 @@ def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
     return {
         ("autogen_agentchat.agents", "BaseChatAgent.run"): run,
         ("autogen_agentchat.agents", "BaseChatAgent.run_stream"): run_stream,
+        # a team's run is its run_stream driven to the end
+        ("autogen_agentchat.teams", "BaseGroupChat.run_stream"): run_stream,
         ("autogen_core.tools", "BaseTool.run_json"): run_json,
         ("autogen_core.tools", "BaseStreamTool.run_json_stream"): run_json_stream,
         # AutoGen's own spans for the same calls give way to ours; the agent span made when
@@ -140,6 +144,7 @@ def _marking(inner: Any, name: Any) -> Iterator[Any]:
     with inner as span:
         try:
             span.set_attributes({"traceloop.span.kind": "agent", "traceloop.entity.name": name})
+            span.update_name(f"{name}.agent")
         except Exception as exc:
             failed(_FRAMEWORK, exc)
         yield span
