@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,48 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_app(
         assert asyncio.run(ask(QUESTION, True)) == ANSWER
     assert "tracing a AutoGen call failed (ValueError: broken on purpose)" in caplog.text
     assert len(tfy_spans.llm_spans()) == 2  # the model calls are still traced
+
+
+def test_a_release_without_what_it_wraps_is_reported_failed_and_said_once(
+    fresh_python: Callable[..., dict[str, Any]],
+) -> None:
+    """A later AutoGen that moved a method this wraps: init() reports the instrumentation
+    failed (nothing half-wrapped); one that moved a place its own spans are made: said once."""
+    data = fresh_python(
+        """
+        import truefoundry_tracing as tt
+        from truefoundry_tracing._frameworks import _autogen
+
+        sites = dict(_autogen._SPAN_SITES)
+        sites[("autogen_agentchat.agents", "gone_span")] = _autogen._give_way
+        _autogen._SPAN_SITES = sites
+        st = tt.init("autogen", console=False)
+        import autogen_agentchat.agents  # applies the deferred instrumentation
+        moved = {o.name: o for o in tt.status().instrument_report}["autogen"]
+
+        wrappers = _autogen._wrappers
+        _autogen._wrappers = lambda tracer: {
+            **wrappers(tracer), ("autogen_agentchat.agents", "BaseChatAgent.gone"): None
+        }
+        inst = _autogen.AutoGenInstrumentor()
+        inst.uninstrument()
+        try:
+            inst.instrument()
+            error = ""
+        except Exception as exc:
+            error = f"{type(exc).__name__}"
+        from autogen_agentchat.agents import BaseChatAgent
+        print(json.dumps({
+            "state": moved.state, "warnings": warnings, "error": error,
+            "unwrapped": not hasattr(BaseChatAgent.run, "__wrapped__"),
+        }))
+        """
+    )
+    assert data["state"] == "applied"
+    said = [w for w in data["warnings"] if "gone_span was not found" in w]
+    assert len(said) == 1 and "Install autogen-agentchat 0.7" in said[0]
+    assert data["error"]  # raised: init() reports the instrumentation failed
+    assert data["unwrapped"]  # what was wrapped before the failure is undone
 
 
 def test_example_runs_offline_and_prints_two_traces(

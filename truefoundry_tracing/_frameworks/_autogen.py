@@ -33,6 +33,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from .._state import warn_once
 from ._own_spans import Entity, failed, traced, traced_stream
 
 __all__ = ["AutoGenInstrumentor"]
@@ -116,12 +117,6 @@ def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
         ("autogen_agentchat.teams", "BaseGroupChat.run_stream"): run_stream,
         ("autogen_core.tools", "BaseTool.run_json"): run_json,
         ("autogen_core.tools", "BaseStreamTool.run_json_stream"): run_json_stream,
-        # AutoGen's own spans for the same calls give way to ours; the agent span made when
-        # an agent is constructed is not recorded; a team's agents keep AutoGen's, marked
-        (_AGENTS, "trace_invoke_agent_span"): _give_way,
-        (_TOOLS, "trace_tool_span"): _give_way,
-        (_AGENTS, "trace_create_agent_span"): _not_recorded,
-        (_TEAM_AGENT, "trace_invoke_agent_span"): _marked_agent,
     }
 
 
@@ -155,6 +150,17 @@ def _marked_agent(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     return _marking(wrapped(*args, **kwargs), str(name))
 
 
+# Where AutoGen opens its own spans (module globals of private modules): for the calls ours
+# record, its spans give way; the agent span made when an agent is constructed is not
+# recorded; a team's agent turns keep AutoGen's span, marked.
+_SPAN_SITES: dict[tuple[str, str], Callable[..., Any]] = {
+    (_AGENTS, "trace_invoke_agent_span"): _give_way,
+    (_TOOLS, "trace_tool_span"): _give_way,
+    (_AGENTS, "trace_create_agent_span"): _not_recorded,
+    (_TEAM_AGENT, "trace_invoke_agent_span"): _marked_agent,
+}
+
+
 class AutoGenInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Agent and tool spans for AutoGen (see the module's docstring)."""
 
@@ -164,21 +170,36 @@ class AutoGenInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("autogen-agentchat >= 0.4",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        """Wrap the agent, team and tool methods (a failure is raised: ``init()`` reports the
+        instrumentation ``failed``), then the places AutoGen opens its own spans (a failure
+        there is said once: AutoGen's spans then stay beside ours)."""
+        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
+        self._wrapped = []
+        try:
+            for (module, name), wrapper in _wrappers(tracer).items():
+                self._wrap(module, name, wrapper)
+        except Exception:
+            self._uninstrument()
+            raise
+        for (module, name), wrapper in _SPAN_SITES.items():
+            try:
+                self._wrap(module, name, wrapper)
+            except Exception as exc:
+                warn_once(
+                    f"AutoGen's {module}.{name} was not found ({type(exc).__name__}: {exc}): "
+                    "AutoGen's own spans for the calls this library records stay beside its "
+                    "spans. Install autogen-agentchat 0.7, the release this is tested with."
+                )
+
+    def _wrap(self, module: str, name: str, wrapper: Callable[..., Any]) -> None:
         import importlib
 
         from wrapt import wrap_function_wrapper
 
-        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        self._wrapped = []
-        for (module, name), wrapper in _wrappers(tracer).items():
-            try:
-                target = importlib.import_module(module)
-                wrap_function_wrapper(target, name, wrapper)
-            except Exception as exc:  # an AutoGen release that moved it: the rest still works
-                failed(_FRAMEWORK, exc)
-                continue
-            owner, _, attr = name.rpartition(".")
-            self._wrapped.append((getattr(target, owner) if owner else target, attr))
+        target = importlib.import_module(module)
+        wrap_function_wrapper(target, name, wrapper)
+        owner, _, attr = name.rpartition(".")
+        self._wrapped.append((getattr(target, owner) if owner else target, attr))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from opentelemetry.instrumentation.utils import unwrap
