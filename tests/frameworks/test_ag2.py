@@ -143,7 +143,7 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_app(
 
     with caplog.at_level(logging.WARNING, logger="truefoundry_tracing"):
         assert asyncio.run(ask(QUESTION, True)) == ANSWER
-    assert "tracing a AG2 call failed (ValueError: broken on purpose)" in caplog.text
+    assert "AG2: recording a call failed (ValueError: broken on purpose)" in caplog.text
     assert len(tfy_spans.llm_spans()) == 2  # the model calls are still traced
 
 

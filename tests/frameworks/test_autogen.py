@@ -162,7 +162,7 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_app(
 
     with caplog.at_level(logging.WARNING, logger="truefoundry_tracing"):
         assert asyncio.run(ask(QUESTION, True)) == ANSWER
-    assert "tracing a AutoGen call failed (ValueError: broken on purpose)" in caplog.text
+    assert "AutoGen: recording a call failed (ValueError: broken on purpose)" in caplog.text
     assert len(tfy_spans.llm_spans()) == 2  # the model calls are still traced
 
 

@@ -36,8 +36,9 @@ _OWN = context_api.create_key("truefoundry-own-span")
 def failed(framework: str, exc: BaseException) -> None:
     """Say once that tracing ``framework`` went wrong here; the app's call is unaffected."""
     warn_once(
-        f"tracing a {framework} call failed ({type(exc).__name__}: {exc}); the call ran "
-        "untraced. Report it with your truefoundry-tracing and framework versions.",
+        f"{framework}: recording a call failed ({type(exc).__name__}: {exc}); the call went "
+        "on, without its span or with an incomplete one. Report it with your "
+        f"truefoundry-tracing and {framework} versions.",
         logging.WARNING,
     )
 
