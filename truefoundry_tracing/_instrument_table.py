@@ -197,6 +197,13 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
     _i("agno", "agno", "agno", "AgnoInstrumentor"),
     _i("mcp", "mcp", "mcp", "McpInstrumentor"),
+    own(
+        "pydantic_ai",
+        ("pydantic-ai-slim", "pydantic-ai"),
+        "_pydantic_ai",
+        "PydanticAIInstrumentor",
+        "pydantic_ai",
+    ),
     own("autogen", "autogen-agentchat", "_autogen", "AutoGenInstrumentor"),
     own("ag2", "ag2", "_ag2", "AG2Instrumentor"),
     # vector databases
@@ -232,6 +239,7 @@ _ALIASES = {
     "gemini": "google_generativeai",
     "google_genai": "google_generativeai",
     "openai-agents": "openai_agents",
+    "pydantic-ai": "pydantic_ai",
 }
 
 

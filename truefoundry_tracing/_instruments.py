@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import _deferred
-from ._frameworks import _dedupe, _gaps, _offline
+from ._frameworks import _dedupe, _fixes, _gaps, _offline
 from ._instrument_table import (
     DEFAULT,
     KNOWN,
@@ -418,9 +418,11 @@ def _instrument(
     except Exception as exc:
         return _failure(exc, inst, lib_version, inst_version)
     if conflict is not None:
-        return outcome("incompatible", _conflict_reason(conflict, inst, inst_version))
+        hint = _gaps.failure_hint(inst.name, lib_version)  # the versions that work, if known
+        return outcome("incompatible", _conflict_reason(conflict, inst, inst_version) + hint)
     if inst.name == "openai":
         openai_stream_usage.apply()  # 0.38: the usage a stream carries goes on its span
+        _fixes.skip_openai_omit()  # no "Invalid type Omit" warnings (Pydantic AI passes omit)
     if instrumentor.is_instrumented_by_opentelemetry:
         _active[inst.name] = (
             instrumentor,

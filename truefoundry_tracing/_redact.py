@@ -71,6 +71,11 @@ CONTENT_KEYS = (
     "llm.completions",
     "traceloop.prompt.template",
     "traceloop.prompt.template_variables",
+    # Pydantic AI's own (its run's messages and output; format 1's tool arguments and result)
+    "pydantic_ai.all_messages",
+    "final_result",
+    "tool_arguments",
+    "tool_response",
 )
 _CONTENT_PREFIXES = tuple(k + "." for k in CONTENT_KEYS)
 _CONTENT_EVENT_PREFIXES = (

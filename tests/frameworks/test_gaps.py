@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,15 @@ def test_doctor_says_so_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.syspath_prepend(str(tmp_path))
     notes = run_doctor(env={}).notes
     assert any(n.startswith("dspy is not traced: DSPy 3.4.1") for n in notes), notes
+
+
+def test_google_genai_under_an_instrumentation_for_the_old_sdk_is_a_gap() -> None:
+    from truefoundry_tracing._frameworks._gaps import untraced
+
+    def installed(inst: str) -> Callable[[str], str | None]:
+        found = {"google-genai": "3.6.1", "opentelemetry-instrumentation-google-generativeai": inst}
+        return found.get
+
+    (gap,) = untraced(installed("0.38.12"))
+    assert gap[:2] == ("google-genai", "3.6.1") and "traceloop-sdk 0.45.6 or newer" in gap[2]
+    assert untraced(installed("0.45.6")) == untraced(installed("0.62.4")) == []

@@ -13,6 +13,10 @@
   one, it takes the outer span's place (its parent becomes the outer span's parent) and the
   outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
   call) keeps the outer span, the only record.
+* **Pydantic AI**: its own ``chat`` spans (scope ``pydantic-ai``, turned on by
+  :mod:`._pydantic_ai`) are outer spans the same way. With Anthropic, the SDK refuses a
+  non-streamed request it expects to take over 10 minutes before sending anything, and
+  Pydantic AI streams the same call instead: the refused attempt's span is dropped.
 * **AG2 with its own ``TelemetryMiddleware``** (opt-in per agent): its ``chat`` span around
   each model call is handled the same way, once this library's AG2 instrumentation is applied.
 
@@ -27,6 +31,7 @@ from typing import Any
 
 from .._otel_compat import replace_parent
 from ._fixes import fix_anthropic_stream_usage
+from ._google_genai import fix_google_genai
 from ._offline import Switch, agents_export_off, apply
 
 __all__ = ["activate", "drop", "on_start", "state"]
@@ -36,6 +41,7 @@ _ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 _OUTER_SCOPES = {
     "openai_agents": "opentelemetry.instrumentation.openai_agents",
     "haystack": "opentelemetry.instrumentation.haystack",
+    "pydantic_ai": "pydantic-ai",  # Pydantic AI's own chat spans (see _pydantic_ai)
     "ag2": "opentelemetry.instrumentation.ag2",  # AG2's TelemetryMiddleware, when used
 }
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
@@ -55,6 +61,9 @@ state = _State()
 # replaced, to drop when they end.
 _outer: dict[int, Any] = {}
 _replaced: set[int] = set()
+# Provider spans that took an outer span's place, and the refusal a retried attempt ends with.
+_inner: set[int] = set()
+_REFUSED = ("ValueError", "Streaming is required")
 
 
 def activate(name: str) -> str:
@@ -71,6 +80,8 @@ def activate(name: str) -> str:
             name,
             (Switch("ANTHROPIC_OPEN_TELEMETRY", "false", "the Anthropic SDK's own second span"),),
         )
+    if name == "google_generativeai":
+        return fix_google_genai()
     if name in _OUTER_SCOPES:
         state.outer = state.outer | {_OUTER_SCOPES[name]}
         state.active = True
@@ -100,15 +111,30 @@ def on_start(span: Any) -> None:
     if parent is not None and parent.span_id in _outer:
         replace_parent(span, _outer[parent.span_id])
         _replaced.add(parent.span_id)
+        _inner.add(span.context.span_id)
+
+
+def _refused(span: Any) -> bool:
+    """The SDK refused the request before sending it (the framework then streams it)."""
+    for event in getattr(span, "events", ()):
+        attrs = event.attributes or {}
+        if event.name == "exception" and attrs.get("exception.type") == _REFUSED[0]:
+            return str(attrs.get("exception.message", "")).startswith(_REFUSED[1])
+    return False
 
 
 def drop(span: Any) -> bool:
     """True for a span that records a call another span records completely."""
     if _kind(span) != _CLIENT:
         return False
+    span_id = span.context.span_id
+    inner = span_id in _inner
+    if inner:
+        _inner.discard(span_id)
     if state.anthropic and _scope(span).startswith(_ANTHROPIC_SCOPE):
         return True
-    span_id = span.context.span_id
+    if inner:
+        return _refused(span)
     if _outer.pop(span_id, False) is not False and span_id in _replaced:
         _replaced.discard(span_id)
         return True

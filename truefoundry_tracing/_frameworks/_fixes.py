@@ -4,14 +4,19 @@
   ``message_start`` and the cumulative count in ``message_delta``; traceloop adds the two, so
   every streamed call was one output token too many. The placeholder is zeroed when the
   stream starts, so the recorded count is the API's final one.
+* **OpenAI's ``omit`` sentinel**: callers that pass ``openai.omit`` for unset parameters
+  (Pydantic AI does) made traceloop's OpenAI instrumentation, which skips only ``NOT_GIVEN``,
+  set it as an attribute value, and OpenTelemetry logged "Invalid type Omit" about eight times
+  per call. Those values are skipped like ``NOT_GIVEN``.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
-__all__ = ["fix_anthropic_stream_usage"]
+__all__ = ["fix_anthropic_stream_usage", "skip_openai_omit"]
 
 
 def fix_anthropic_stream_usage() -> bool:
@@ -39,4 +44,36 @@ def fix_anthropic_stream_usage() -> bool:
 
     process._tfy_fixed = True  # type: ignore[attr-defined]
     module._process_response_item = process
+    return True
+
+
+_OPENAI = "opentelemetry.instrumentation.openai"
+
+
+def skip_openai_omit() -> bool:
+    """Make traceloop's OpenAI instrumentation skip ``openai.omit`` values; False when it cannot.
+
+    Example:
+        >>> isinstance(skip_openai_omit(), bool)
+        True
+    """
+    try:
+        shared: Any = importlib.import_module(_OPENAI + ".shared")
+        omit: Any = importlib.import_module("openai").Omit
+    except Exception:
+        return False
+    original = getattr(shared, "_set_span_attribute", None)
+    if original is None or getattr(original, "_tfy_fixed", False):
+        return original is not None
+
+    def set_attribute(span: Any, name: str, value: Any) -> None:
+        if not isinstance(value, omit):
+            original(span, name, value)
+
+    set_attribute._tfy_fixed = True  # type: ignore[attr-defined]
+    # the modules that imported it by name already (the others import the fixed one)
+    loaded: list[tuple[str, Any]] = list(sys.modules.items())
+    for name, module in loaded:
+        if name.startswith(_OPENAI) and getattr(module, "_set_span_attribute", None) is original:
+            module._set_span_attribute = set_attribute
     return True

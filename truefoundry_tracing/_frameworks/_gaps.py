@@ -3,12 +3,15 @@
 * **DSPy 3.x**: ``dspy.LM`` picks its own HTTP engine by default (``engine="auto"``, its
   bundled ``lm15``), so neither the OpenAI nor the LiteLLM instrumentation sees its calls and
   nothing says so. ``engine="litellm"`` sends them through LiteLLM, which ``init()`` traces.
-* **New majors traceloop's instrumentation fails on** (mcp 2, haystack-ai 3): the failure in
-  the report names the versions that work.
+* **New majors traceloop's instrumentation fails on** (mcp 2, haystack-ai 3), or that it does
+  not support (google-genai under traceloop-sdk 0.38, whose instrumentation needs the old
+  google-generativeai; reported at ``init()`` and by ``doctor`` before the app imports it):
+  the failure in the report names the versions that work.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 __all__ = ["failure_hint", "untraced"]
@@ -22,6 +25,13 @@ _FAILING_MAJORS: dict[str, tuple[str, int, str]] = {
         "with mcp 1.x too)",
     ),
     "haystack": ("haystack-ai", 3, "install 'haystack-ai<3' to trace Haystack pipelines"),
+    # traceloop 0.38's instrumentation wraps only the old google-generativeai SDK
+    "google_generativeai": (
+        "google-genai",
+        1,
+        "install traceloop-sdk 0.45.6 or newer (0.62.4 is tested) to trace google-genai: this "
+        "one's instrumentation wraps only the old google-generativeai SDK",
+    ),
 }
 
 
@@ -72,7 +82,34 @@ def untraced(
                 "dspy.LM(..., engine='litellm') (LiteLLM is traced by init()) to trace them.",
             )
         )
+    gaps.extend(_google_genai_gap(find))
     return gaps
+
+
+# The first opentelemetry-instrumentation-google-generativeai that wraps google-genai.
+_GENAI_SINCE = (0, 45, 6)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+
+
+def _google_genai_gap(find: Callable[[str], str | None]) -> list[tuple[str, str, str]]:
+    """google-genai under a traceloop-sdk whose instrumentation knows only the old SDK: said at
+    ``init()`` and by ``doctor``, not only once the app imports it."""
+    genai = find("google-genai") or ""
+    inst = find("opentelemetry-instrumentation-google-generativeai") or ""
+    if not genai or not inst or _release(inst) >= _GENAI_SINCE:
+        return []
+    return [
+        (
+            "google-genai",
+            genai,
+            f"google-genai {genai} is not traced: opentelemetry-instrumentation-google-"
+            f"generativeai {inst} instruments only the old google-generativeai SDK. Install "
+            "traceloop-sdk 0.45.6 or newer (0.62.4 is tested) to trace it.",
+        )
+    ]
 
 
 def _metadata_version(dist: str) -> str | None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .._server._receiver import OTLPReceiver, ReceivedRequest
     from ..spans import LLMView, SpanList, SpanRecord, llm_view, render_tree
     from ._capture import CapturedSpans, capture_spans
+    from ._gemini import FakeGeminiServer
     from ._llm_server import FakeLLMServer, RecordedRequest, ScriptedReply
     from ._network import NetworkBlocked, block_network
     from ._wire_fakes import FakeAnthropicServer, FakeResponsesServer
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CapturedSpans",
     "FakeAnthropicServer",
+    "FakeGeminiServer",
     "FakeLLMServer",
     "FakeResponsesServer",
     "LLMView",
@@ -66,6 +68,7 @@ _LAZY = {
     "block_network": "._network",
     "FakeAnthropicServer": "._wire_fakes",
     "FakeResponsesServer": "._wire_fakes",
+    "FakeGeminiServer": "._gemini",
 }
 
 

@@ -130,7 +130,23 @@ class _Fake:
 
     def model_requests(self) -> list[RecordedRequest]:
         """The requests that were model calls, oldest first."""
-        return [r for r in self.requests if r.path.endswith(self._route)]
+        return [r for r in self.requests if self._is_call(r.path)]
+
+    def _is_call(self, path: str) -> bool:
+        """Whether a request to ``path`` is a model call."""
+        return path.endswith(self._route)
+
+    def _is_stream(self, path: str, payload: Mapping[str, Any]) -> bool:
+        """Whether the model call asks for a stream."""
+        return bool(payload.get("stream"))
+
+    def _call(self, path: str, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The model call's parameters: the body (Gemini adds the model named in the path)."""
+        return payload
+
+    def _frame(self, event: str, data: Any) -> bytes:
+        """One server-sent event on the wire."""
+        return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -415,16 +431,17 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         headers = {k.lower(): v for k, v in self.headers.items()}
         fake._record(RecordedRequest("POST", path, headers, body, payload, query))
-        if not path.endswith(fake._route) or not isinstance(payload, Mapping):
+        if not fake._is_call(path) or not isinstance(payload, Mapping):
             self._json(404, {"error": {"type": "not_found_error", "message": f"No route {path}."}})
             return
+        payload = fake._call(path, payload)
         reply, n = fake._next()
         if reply.delay:
             threading.Event().wait(reply.delay)
         if reply.status >= 400:
             self._json(reply.status, fake._error(reply), reply.headers)
             return
-        if not payload.get("stream"):
+        if not fake._is_stream(path, payload):
             self._json(200, fake._answer(payload, reply, n), reply.headers)
             return
         self.send_response(200)
@@ -434,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         for event, data in fake._events(payload, reply, n):
-            self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.write(fake._frame(event, data))
             self.wfile.flush()
         self.close_connection = True
 

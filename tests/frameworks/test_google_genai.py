@@ -1,0 +1,221 @@
+"""Google GenAI (google-genai) under ``init()``: one LLM span per model call when the SDK runs
+Python functions itself (automatic function calling), under an agent span with a tool span per
+function, one trace with or without ``@workflow``; a stream recorded whole, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+
+pytest.importorskip("google.genai", reason="google-genai runs in the framework environments")
+
+from _support import TL_038, load_example, parent, require_instrumented, tree_names
+from google import genai
+from google.genai import types
+
+import truefoundry_tracing as tt
+from truefoundry_tracing.testing import CapturedSpans, FakeGeminiServer, SpanList, SpanRecord
+
+example = load_example("google_genai_tools")
+MODEL = "gemini-2.5-flash"
+ANSWER = "It is sunny in Paris, 24 C."
+STREAMED = "Paris is the capital of France."
+AFC = "automatic_function_calling.agent"
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGeminiServer]:
+    with FakeGeminiServer() as server:
+        yield server
+
+
+def client(server: FakeGeminiServer) -> genai.Client:
+    return example.make_client(server.url, "gemini-test-key")
+
+
+def script_tool_run(server: FakeGeminiServer) -> None:
+    call = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    server.reply(tool_calls=[call], prompt_tokens=20, completion_tokens=5)
+    server.reply(ANSWER, prompt_tokens=30, completion_tokens=8)
+
+
+def check_tool_run(spans: SpanList, first: SpanRecord, second: SpanRecord) -> None:
+    """The two model calls of one automatic-function-calling run, each complete, and the tool."""
+    agent = parent(spans, first)
+    assert agent.name == AFC and parent(spans, second) is agent
+    call = spans.llm(first)
+    assert call.output_messages[0].tool_calls == (
+        {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})},
+    )
+    assert (call.input_tokens, call.output_tokens) == (20, 5)
+    answer = spans.llm(second)
+    assert answer.output_text == ANSWER
+    assert (answer.input_tokens, answer.output_tokens) == (30, 8)
+    assert "Sunny, 24 C in Paris" in json.dumps([m.content for m in answer.input_messages])
+    tool = spans.one(kind="tool")
+    assert parent(spans, tool) is agent and tool.name == "get_weather.tool"
+    assert json.loads(tool.attributes["traceloop.entity.input"])["kwargs"] == {"city": "Paris"}
+    assert json.loads(tool.attributes["traceloop.entity.output"]) == "Sunny, 24 C in Paris"
+    assert json.loads(agent.attributes["traceloop.entity.output"]) == ANSWER
+
+
+def check_stream(spans: SpanList, streamed: SpanRecord) -> None:
+    spans.assert_stream_complete(streamed)
+    view = spans.llm(streamed)
+    assert view.output_text == STREAMED  # not " France.", the last chunk
+    assert (view.input_tokens, view.output_tokens) == (6, 6)
+    assert view.finish_reasons == ("stop",)
+
+
+def test_chat_with_a_function_and_a_stream_in_a_workflow(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    status = require_instrumented("google_generativeai")
+    outcome = {o.name: o for o in status.instrument_report}["google_generativeai"]
+    assert "each model call is one LLM span" in outcome.reason, outcome
+    script_tool_run(gemini)
+    gemini.reply(STREAMED, prompt_tokens=6, completion_tokens=6)
+    ask = example.make_app(gemini.url, "gemini-test-key", MODEL)
+
+    assert ask("What is the weather in Paris?") == (ANSWER, STREAMED)
+
+    tfy_spans.assert_tree(f"weather_assistant.workflow > {AFC} > get_weather.tool")
+    tfy_spans.assert_one_llm_span_per_call(len(gemini.model_requests()))
+    first, second, streamed = tfy_spans.llm_spans()
+    check_tool_run(tfy_spans, first, second)
+    assert parent(tfy_spans, streamed).name == "weather_assistant.workflow"
+    check_stream(tfy_spans, streamed)
+
+
+def test_without_a_workflow_each_run_is_one_trace(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    script_tool_run(gemini)
+    gemini.reply(STREAMED, prompt_tokens=6, completion_tokens=6)
+    gc = client(gemini)  # kept: a client closes its connections when collected
+    models = gc.models
+    config = types.GenerateContentConfig(tools=[example.get_weather])
+
+    reply = models.generate_content(model=MODEL, contents="Weather in Paris?", config=config)
+    chunks = models.generate_content_stream(model=MODEL, contents="Capital of France?")
+    assert (reply.text, "".join(c.text or "" for c in chunks)) == (ANSWER, STREAMED)
+
+    run, stream = tfy_spans.traces()
+    run.assert_one_llm_span_per_call(2)
+    assert run.root.name == AFC
+    check_tool_run(run, *run.llm_spans())
+    stream.assert_one_llm_span_per_call(1)
+    check_stream(stream, stream.root)
+
+
+def test_async_runs_and_a_streamed_chat_turn_that_calls_a_function(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    script_tool_run(gemini)
+    script_tool_run(gemini)
+    gemini.reply(STREAMED, prompt_tokens=6, completion_tokens=6)
+    gc = client(gemini)
+    aio = gc.aio
+    config = types.GenerateContentConfig(tools=[example.get_weather])
+
+    async def main() -> tuple[str | None, str, str]:
+        reply = await aio.models.generate_content(model=MODEL, contents="Weather?", config=config)
+        chat = aio.chats.create(model=MODEL, config=config)
+        turn = "".join([c.text or "" async for c in await chat.send_message_stream("Weather?")])
+        chunks = await aio.models.generate_content_stream(model=MODEL, contents="Capital?")
+        return reply.text, turn, "".join([c.text or "" async for c in chunks])
+
+    assert asyncio.run(main()) == (ANSWER, ANSWER, STREAMED)
+
+    run, turn, stream = tfy_spans.traces()
+    for one in (run, turn):
+        one.assert_one_llm_span_per_call(2)
+        check_tool_run(one, *one.llm_spans())
+    assert all(one.llm(s).streaming for s in turn.llm_spans())
+    stream.assert_one_llm_span_per_call(1)
+    check_stream(stream, stream.root)
+
+
+def test_a_function_decorated_with_tool_gives_one_tool_span(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    script_tool_run(gemini)
+    gc = client(gemini)
+    config = types.GenerateContentConfig(tools=[tt.tool(example.get_weather)])
+    reply = gc.models.generate_content(model=MODEL, contents="Weather in Paris?", config=config)
+    assert reply.text == ANSWER
+    tfy_spans.assert_one_llm_span_per_call(2)
+    assert parent(tfy_spans, tfy_spans.one(kind="tool")).name == AFC  # the decorator's, alone
+
+
+def test_a_stream_read_halfway_still_ends_its_span(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    gemini.reply(STREAMED, prompt_tokens=6, completion_tokens=6)
+    gc = client(gemini)
+    chunks = gc.models.generate_content_stream(model=MODEL, contents="Capital?")
+    assert next(iter(chunks)).text == "Paris"
+    chunks.close()
+    assert tfy_spans.llm().output_text == "Paris"
+    assert tfy_spans.one().status != "ERROR"  # the app stopped reading: not an error
+
+
+def test_a_stream_the_api_refuses_is_an_error_span(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    gemini.reply(status=429, content="Resource has been exhausted.")
+    gc = client(gemini)
+    with pytest.raises(genai.errors.ClientError, match="exhausted"):
+        list(gc.models.generate_content_stream(model=MODEL, contents="Capital?"))
+    failed = tfy_spans.llm_spans().one()
+    assert failed.status == "ERROR" and "exhausted" in (failed.status_message or "")
+
+
+def test_traceloop_0_38_does_not_trace_google_genai_and_says_so(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer, known_gap: Callable[[str], None]
+) -> None:
+    if not TL_038:
+        pytest.skip("traceloop-sdk 0.38.12 only: its instrumentation is for google-generativeai")
+    status = tt.init("framework-tests", console=False)
+    outcome = {o.name: o for o in status.instrument_report}["google_generativeai"]
+    assert outcome.state == "incompatible", outcome
+    assert "needs google-generativeai" in outcome.reason
+    assert "install traceloop-sdk 0.45.6 or newer" in outcome.reason.lower()  # the fix, named
+    gap = {o.name: o for o in status.instrument_report}["google-genai"]  # also before its import
+    assert gap.state == "unavailable" and "traceloop-sdk 0.45.6 or newer" in gap.reason
+    from truefoundry_tracing.cli._doctor import run_doctor
+
+    assert any(n.startswith("google-genai is not traced") for n in run_doctor(env={}).notes)
+    gemini.reply(STREAMED)
+    gc = client(gemini)
+    gc.models.generate_content(model=MODEL, contents="Capital of France?")
+    assert len(tfy_spans.llm_spans()) == 0  # pinned: a change here is noticed
+    known_gap(
+        "not traced: traceloop 0.38's instrumentation wraps only the old google-generativeai "
+        "SDK; reported by init() and doctor with the fix (traceloop-sdk 0.45.6 or newer)"
+    )
+
+
+def test_example_runs_offline_and_prints_its_trace(
+    run_example: Callable[[str], tuple[str, str]],
+) -> None:
+    if TL_038:
+        pytest.skip("traceloop-sdk 0.38.12 does not trace google-genai (see the test above)")
+    out, err = run_example("google_genai_tools")
+    assert out.split("\n")[:2] == [ANSWER, "Bring sunglasses."]
+    assert tree_names(err) == [
+        "weather_assistant.workflow",
+        AFC,
+        f"generate_content {MODEL}",
+        "get_weather.tool",
+        f"generate_content {MODEL}",
+        f"generate_content {MODEL}",
+    ]

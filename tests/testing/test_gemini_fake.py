@@ -1,0 +1,72 @@
+"""The Gemini API stand-in, read as the wire (the real google-genai client is exercised in
+tests/frameworks/test_google_genai.py)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from truefoundry_tracing.testing import FakeGeminiServer
+
+ASK = {"contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]}]}
+MODEL = "/v1beta/models/gemini-2.5-flash"
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, str, str]:
+    req = urllib.request.Request(
+        url, json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, resp.headers["content-type"], resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["content-type"], err.read().decode()
+
+
+def test_a_stream_is_sse_chunks_with_usage_on_each_and_the_counts_on_the_last() -> None:
+    with FakeGeminiServer() as server:
+        server.reply("Paris is the capital.", prompt_tokens=4, completion_tokens=5)
+        status, kind, text = post(server.url + MODEL + ":streamGenerateContent?alt=sse", ASK)
+        assert server.model_requests()[0].query == "alt=sse"
+    assert (status, kind) == (200, "text/event-stream")
+    assert text.endswith("\r\n\r\n") and "event:" not in text
+    chunks = [json.loads(line[6:]) for line in text.split("\r\n\r\n") if line]
+    assert len(chunks) == 4  # one word each
+    pieces = [c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks]
+    assert "".join(pieces) == "Paris is the capital."
+    assert all(c["candidates"][0]["content"]["role"] == "model" for c in chunks)
+    assert chunks[0]["usageMetadata"] == {
+        "promptTokenCount": 4,
+        "totalTokenCount": 4,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 4}],
+    }
+    assert "finishReason" not in chunks[0]["candidates"][0]
+    last = chunks[-1]
+    assert last["candidates"][0]["finishReason"] == "STOP"
+    assert last["usageMetadata"]["candidatesTokenCount"] == 5
+    assert last["usageMetadata"]["totalTokenCount"] == 9
+    assert {c["responseId"] for c in chunks} == {last["responseId"]}
+    assert last["modelVersion"] == "gemini-2.5-flash"
+
+
+def test_function_calls_default_echo_and_errors() -> None:
+    with FakeGeminiServer() as server:
+        server.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+        _, _, call = post(server.url + MODEL + ":generateContent", ASK)
+        _, _, echo = post(server.url + MODEL + ":generateContent", ASK)
+        server.reply(status=429)
+        status, _, error = post(server.url + MODEL + ":generateContent", ASK)
+        missing, _, _ = post(server.url + MODEL + ":countTokens", ASK)
+        assert len(server.model_requests()) == 3
+    answer = json.loads(call)["candidates"][0]
+    assert answer["content"]["parts"] == [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+    ]
+    assert answer["finishReason"] == "STOP"  # as the API answers a function call
+    echoed = json.loads(echo)
+    assert echoed["candidates"][0]["content"]["parts"][0]["text"] == "Echo: Capital of France?"
+    assert echoed["usageMetadata"]["promptTokenCount"] == 3
+    assert (status, json.loads(error)["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert missing == 404
