@@ -98,6 +98,33 @@ def test_a_failing_tool_is_an_error_on_its_span_and_the_turn_goes_on(
     assert agent.middleware == ()  # the agent's own middleware list is left as it was
 
 
+def test_two_agents_one_asking_the_other_through_a_tool_are_one_trace(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("ag2")
+    from ag2 import Agent, tool
+    from ag2.config.openai import OpenAIConfig
+
+    config = OpenAIConfig(model="gpt-4o-mini", base_url=llm.base_url, api_key=API_KEY)
+    expert = Agent("expert", config=config)
+
+    @tool
+    async def ask_expert(question: str) -> str:
+        """Ask the expert."""
+        return str((await expert.ask(question)).body)
+
+    lead = Agent("lead", config=config, tools=[ask_expert])
+    llm.reply(tool_calls=[{"name": "ask_expert", "arguments": {"question": "Capital?"}}])
+    llm.reply("Paris.")
+    llm.reply("The expert says Paris.")
+
+    assert asyncio.run(lead.ask("What is the capital of France?")).body == "The expert says Paris."
+    spans = one_trace(tfy_spans, "lead.agent")
+    spans.assert_tree("lead.agent > ask_expert.tool > expert.agent > llm", "lead.agent > llm")
+    spans.assert_one_llm_span_per_call(3)
+    assert json.loads(spans.one("expert.agent").attributes["traceloop.entity.output"]) == "Paris."
+
+
 def test_with_ag2s_own_telemetry_middleware_each_model_call_is_still_one_llm_span(
     tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:
