@@ -79,6 +79,21 @@ def test_one_trace_agent_tool_and_one_llm_span_per_model_call(
         spans.assert_stream_complete(second)
 
 
+def test_without_content_tracing_no_task_argument_or_result_is_recorded(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("autogen")
+    import truefoundry_tracing as tt
+
+    tt.init("framework-tests", console=False, trace_content=False)
+    script(llm)
+    ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
+
+    assert asyncio.run(ask(QUESTION, False)) == ANSWER
+    assert tfy_spans.one("get_weather.tool").attributes.get("traceloop.entity.input") is None
+    tfy_spans.assert_absent(QUESTION, "Sunny, 24 C in Paris", ANSWER)
+
+
 def test_a_failing_tool_is_an_error_on_its_span_and_the_run_goes_on(
     tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:
