@@ -1,0 +1,438 @@
+"""Agno: a span for each agent run, team run and tool call, one trace per run.
+
+traceloop-sdk 0.38 ships no Agno instrumentation, and the one 0.62 ships cannot be corrected
+from outside: this library applies its own on both lines, in its place.
+
+What traceloop 0.62.4's does that this one does not:
+
+* a streamed run (``run(stream=True)``, ``arun(stream=True)``, or ``Agent(stream=True)``)
+  opens its agent span without making it current, so the run's model calls and tools each
+  start a trace of their own (one run, 4 traces), and the span has no output;
+* its wrappers swallow every exception, the app's own included (the run returns None), and
+  its ``Team.arun`` wrapper turns a streamed team run into a coroutine, which ``async for``
+  rejects;
+* a tool's output is the repr of Agno's ``FunctionExecutionResult``, not the tool's result;
+  the agent span has no entity name, its input and output are not JSON, and it repeats the
+  run's token usage (a backend adding up tokens per trace would count every call twice).
+
+Here the run's span is current wherever the run's code runs: while the call is made, while a
+returned coroutine is awaited, and during every step of a returned stream, which ends the span
+when it is exhausted, closed or fails. The model calls are recorded by the provider's
+instrumentation (OpenAI's, for ``OpenAIChat``) under it. Nothing here ever raises into the app:
+a failure to record is logged once and the call goes on untraced.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
+from .._state import FLAGS
+from ._offline import agno_telemetry_gate
+
+__all__ = ["AgnoInstrumentor"]
+
+logger = logging.getLogger("truefoundry_tracing")
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+# (module, attribute, label of the span, whether it is a tool call)
+_TARGETS = (
+    ("agno.agent", "Agent.run", "agent", False),
+    ("agno.agent", "Agent.arun", "agent", False),
+    ("agno.team", "Team.run", "team", False),
+    ("agno.team", "Team.arun", "team", False),
+    ("agno.tools.function", "FunctionCall.execute", "tool", True),
+    ("agno.tools.function", "FunctionCall.aexecute", "tool", True),
+)
+_CONTENT = {"RunContent", "TeamRunContent"}
+_DONE = {"RunCompleted", "TeamRunCompleted"}
+_ERROR = {"RunError", "TeamRunError"}
+_warned: set[str] = set()
+
+
+def _warn_once(what: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        logger.warning(
+            "truefoundry_tracing: recording an Agno %s failed; the run goes on, partly "
+            "untraced. Please report it with the traceback below.",
+            what,
+            exc_info=True,
+        )
+
+
+class _Tracing:
+    """The OpenTelemetry pieces the wrappers use, bound once."""
+
+    def __init__(self, tracer: Any) -> None:
+        from opentelemetry import context as context_api
+        from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
+
+        from .._serialize import clip, to_json
+
+        self.tracer = tracer
+        self.attach = context_api.attach
+        self.detach = context_api.detach
+        self.current = context_api.get_current
+        self.set_value = context_api.set_value
+        self.in_context = trace.set_span_in_context
+        self._status: Callable[[Any, str], Any] = Status
+        self._error = StatusCode.ERROR
+        self._clip = clip
+        self._to_json = to_json
+
+    def json(self, value: Any) -> str:
+        return self._clip(self._to_json(value))
+
+    def error(self, text: str) -> Any:
+        return self._status(self._error, text)
+
+    def start(
+        self, label: str, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """The span and the context to run in, or None when tracing is off."""
+        if not FLAGS.enabled:
+            return None
+        if FLAGS.before_span is not None:
+            FLAGS.before_span()
+        ctx = self.current()
+        if label == "tool":
+            function = getattr(instance, "function", None)
+            name = str(getattr(function, "name", None) or "tool")
+            value: Any = getattr(instance, "arguments", None) or {}
+        else:
+            name = str(getattr(instance, "name", None) or label.capitalize())
+            value = args[0] if args else kwargs.get("input")
+        kind = "tool" if label == "tool" else "agent"
+        attrs: dict[str, Any] = {
+            "traceloop.span.kind": kind,
+            "traceloop.entity.name": name,
+            "gen_ai.system": "agno",
+        }
+        workflow = ctx.get(WORKFLOW_KEY)
+        if workflow is not None:
+            attrs["traceloop.workflow.name"] = workflow
+        path = ctx.get(ENTITY_PATH_KEY)
+        if path is not None:
+            attrs["traceloop.entity.path"] = path
+        if kind == "tool":
+            attrs["gen_ai.tool.name"] = name
+            call_id = getattr(instance, "call_id", None)
+            if call_id:
+                attrs["gen_ai.tool.call.id"] = str(call_id)
+        else:
+            attrs["gen_ai.agent.name"] = name
+        if FLAGS.trace_content:
+            attrs["traceloop.entity.input"] = self.json(value)
+        span = self.tracer.start_span(f"{name}.{label}", context=ctx, attributes=attrs)
+        ctx = self.in_context(span, ctx)
+        if kind == "tool":
+            ctx = self.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
+        else:
+            ctx = self.set_value(AGENT_KEY, name, ctx)
+        return span, ctx
+
+    def fail(self, span: Any, exc: BaseException) -> None:
+        span.record_exception(exc)
+        span.set_status(self.error(f"{type(exc).__name__}: {exc}"))
+
+    def output(self, span: Any, value: Any, error: str | None = None) -> None:
+        """Record a run's or a tool's result, or the error Agno returned in its place."""
+        try:
+            if error is not None:
+                span.set_status(self.error(error))
+            elif FLAGS.trace_content:
+                span.set_attribute("traceloop.entity.output", self.json(value))
+        except Exception:
+            _warn_once("output")
+
+
+def _run_result(result: Any) -> tuple[Any, str | None]:
+    """(content, error) of an Agno RunOutput or TeamRunOutput, or of a streamed event."""
+    status = getattr(result, "status", None)
+    content = getattr(result, "content", None)
+    if str(getattr(status, "value", status)).lower() == "error":
+        return content, str(content or "the run failed")
+    return content, None
+
+
+def _tool_result(result: Any) -> tuple[Any, str | None]:
+    """(result, error) of an Agno FunctionExecutionResult."""
+    if getattr(result, "status", None) == "failure":
+        return None, str(getattr(result, "error", None) or "the tool call failed")
+    return getattr(result, "result", result), None
+
+
+class _Stream:
+    """What a streamed run yielded that its span records: the final content or the error.
+
+    Agno yields the final ``RunCompleted`` event (or the ``RunOutput``) only when asked
+    (``stream_events=True``, ``yield_run_output=True``); otherwise the text is the run's
+    ``RunContent`` deltas put together.
+    """
+
+    __slots__ = ("content", "error", "field", "owner", "parts", "seen")
+
+    def __init__(self, field: str = "", owner: Any = None) -> None:
+        # A team's stream carries its members' events too: only the run's own are read.
+        self.field = field
+        self.owner = owner
+        self.content: Any = None
+        self.error: str | None = None
+        self.parts: list[str] = []
+        self.seen = False
+
+    def observe(self, item: Any) -> None:
+        event = getattr(item, "event", None)
+        if isinstance(item, str):  # what a tool that is a generator yields
+            self.parts.append(item)
+        elif self.owner is not None and getattr(item, self.field, None) != self.owner:
+            return
+        elif event in _CONTENT:
+            delta = getattr(item, "content", None)
+            if isinstance(delta, str):
+                self.parts.append(delta)
+        elif event in _DONE or (event is None and hasattr(item, "run_id")):  # a RunOutput
+            self.content, self.error = _run_result(item)
+            self.seen = True
+        elif event in _ERROR:
+            self.error = str(getattr(item, "content", None) or "the run failed")
+            self.seen = True
+
+    def finish(self, t: _Tracing, span: Any) -> None:
+        if self.seen:
+            t.output(span, self.content, self.error)
+        elif self.parts:
+            t.output(span, "".join(self.parts))
+        span.end()
+
+
+def _stream(t: _Tracing, span: Any, ctx: Any, inner: Iterator[Any], seen: _Stream) -> Iterator[Any]:
+    """Iterate ``inner`` with the run's span current at every step; end it with the stream."""
+    failed = False
+    try:
+        while True:
+            token = t.attach(ctx)
+            try:
+                item = next(inner)
+            except StopIteration:
+                return
+            finally:
+                t.detach(token)
+            try:
+                seen.observe(item)
+            except Exception:
+                _warn_once("streamed event")
+            yield item
+    except GeneratorExit:
+        close = getattr(inner, "close", None)
+        if close is not None:
+            token = t.attach(ctx)
+            try:
+                close()
+            finally:
+                t.detach(token)
+        raise
+    except BaseException as exc:
+        failed = True
+        t.fail(span, exc)
+        raise
+    finally:
+        if failed:
+            span.end()
+        else:
+            seen.finish(t, span)
+
+
+async def _astream(
+    t: _Tracing, span: Any, ctx: Any, inner: AsyncIterator[Any], seen: _Stream
+) -> AsyncIterator[Any]:
+    """The async counterpart of :func:`_stream`."""
+    failed = False
+    try:
+        while True:
+            token = t.attach(ctx)
+            try:
+                item = await inner.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                t.detach(token)
+            try:
+                seen.observe(item)
+            except Exception:
+                _warn_once("streamed event")
+            yield item
+    except GeneratorExit:
+        aclose = getattr(inner, "aclose", None)
+        if aclose is not None:
+            token = t.attach(ctx)
+            try:
+                await aclose()
+            finally:
+                t.detach(token)
+        raise
+    except BaseException as exc:
+        failed = True
+        t.fail(span, exc)
+        raise
+    finally:
+        if failed:
+            span.end()
+        else:
+            seen.finish(t, span)
+
+
+async def _awaited(t: _Tracing, span: Any, ctx: Any, inner: Any, call: Any, tool: bool) -> Any:
+    """Await ``inner`` (the coroutine ``arun`` or ``aexecute`` returned) in the span's context."""
+    token = t.attach(ctx)
+    try:
+        result = await inner
+    except BaseException as exc:
+        t.fail(span, exc)
+        span.end()
+        raise
+    finally:
+        t.detach(token)
+    return _done(t, span, ctx, result, call, tool)
+
+
+def _traced(t: _Tracing, span: Any, ctx: Any, value: Any, owner: Any = None) -> Any:
+    """``value`` iterated inside the span, if it is a stream; else None."""
+    if hasattr(value, "__anext__"):
+        return _astream(t, span, ctx, value, _Stream(*_owner(owner)))
+    if hasattr(value, "__next__"):
+        return _stream(t, span, ctx, value, _Stream(*_owner(owner)))
+    return None
+
+
+def _owner(instance: Any) -> tuple[str, Any]:
+    """The event field naming the agent or team whose run a stream is, and its value."""
+    if instance is None:
+        return "", None
+    field = "team_id" if type(instance).__name__ == "Team" else "agent_id"
+    return field, getattr(instance, "id", None)
+
+
+def _tool_stream(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any) -> bool:
+    """A tool that is a generator (Agno's delegation to team members is one) runs as Agno
+    iterates its result, after ``execute`` returned: the tool span stays open and current
+    until then. False when the result is no stream."""
+    inner = getattr(result, "result", None)
+    traced = _traced(t, span, ctx, inner)
+    if traced is None:
+        return False
+    try:
+        result.result = traced
+        if getattr(call, "result", None) is inner:
+            call.result = traced
+    except Exception:
+        _warn_once("tool stream")
+        span.end()
+    return True
+
+
+def _done(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any, tool: bool) -> Any:
+    """Hand the span on to what the call returned, or record the result and end it."""
+    if inspect.iscoroutine(result):
+        return _awaited(t, span, ctx, result, call, tool)
+    if tool:
+        if not _tool_stream(t, span, ctx, result, call):
+            t.output(span, *_tool_result(result))
+            span.end()
+        return result
+    traced = _traced(t, span, ctx, result, call)
+    if traced is not None:
+        return traced
+    t.output(span, *_run_result(result))
+    span.end()
+    return result
+
+
+def _wrapper(t: _Tracing, label: str, tool: bool) -> Wrapper:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            started = t.start(label, instance, args, kwargs)
+        except Exception:
+            _warn_once(f"{label} span")
+            started = None
+        if started is None:
+            return wrapped(*args, **kwargs)
+        span, ctx = started
+        token = t.attach(ctx)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            t.fail(span, exc)
+            span.end()
+            raise
+        finally:
+            t.detach(token)
+        try:
+            return _done(t, span, ctx, result, instance, tool)
+        except Exception:
+            _warn_once(f"{label} result")
+            return result
+
+    return wrapper
+
+
+class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Agent, team and tool spans for Agno (``init()`` applies it when agno is installed).
+
+    Example:
+        >>> AgnoInstrumentor().instrumentation_dependencies()
+        ('agno >= 2.0.0',)
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("agno >= 2.0.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from opentelemetry import trace
+        from wrapt import wrap_function_wrapper
+
+        from .._version import __version__
+
+        _remove_traceloops()
+        t = _Tracing(trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider")))
+        for module, attribute, label, tool in _TARGETS:
+            wrap_function_wrapper(module, attribute, _wrapper(t, label, tool))
+        agno_telemetry_gate()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import importlib
+
+        for module, attribute, _label, _tool in _TARGETS:
+            cls_name, _, method = attribute.partition(".")
+            cls = getattr(importlib.import_module(module), cls_name)
+            current = cls.__dict__.get(method)
+            original = getattr(current, "__wrapped__", None)
+            if original is not None:
+                setattr(cls, method, original)
+
+
+def _remove_traceloops() -> None:
+    """Unwrap traceloop's Agno instrumentation when ``Traceloop.init()`` applied it: with both,
+    every run and tool call would get two spans."""
+    import importlib
+
+    try:
+        theirs: Any = importlib.import_module("opentelemetry.instrumentation.agno")
+    except Exception:
+        return
+    try:
+        theirs = theirs.AgnoInstrumentor()
+        if theirs.is_instrumented_by_opentelemetry:
+            theirs.uninstrument()
+    except Exception:
+        _warn_once("instrumentation (traceloop's could not be removed)")
