@@ -152,6 +152,40 @@ def test_a_team_delegating_to_a_member_is_one_trace(
     ]
 
 
+@pytest.mark.parametrize("mode", ["run", "stream", "arun", "astream"])
+def test_an_agno_workflow_is_one_trace_named_after_it(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer, mode: str
+) -> None:
+    require_instrumented("agno")
+    from agno.workflow import Step, Workflow
+
+    forecaster = example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini")
+    writer = example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini")
+    writer.name, writer.tools = "Writer", []
+    report = Workflow(
+        name="Report",
+        steps=[Step(name="forecast", agent=forecaster), Step(name="write", agent=writer)],
+    )
+    script(llm)
+    llm.reply("Report: sunny.")
+
+    run(report, mode, "")  # a workflow's stream has no text events of its own
+
+    assert len(tfy_spans.traces()) == 1, tfy_spans.tree()
+    tfy_spans.assert_one_llm_span_per_call(len(llm.chat_requests()))
+    tfy_spans.assert_tree(
+        "Report.workflow > Weather.agent > get_weather.tool", "Report.workflow > Writer.agent"
+    )
+    root = tfy_spans.one("Report.workflow")
+    assert root.attributes["traceloop.span.kind"] == "workflow"
+    assert json.loads(root.attributes["traceloop.entity.output"]) == "Report: sunny."
+    for span in tfy_spans.descendants(root):
+        assert span.attributes["traceloop.workflow.name"] == "Report", span.name
+    writer_span = tfy_spans.one("Writer.agent")
+    assert writer_span.status != "ERROR", tfy_spans.tree()
+    assert json.loads(writer_span.attributes["traceloop.entity.output"]) == "Report: sunny."
+
+
 def test_the_apps_own_error_reaches_it_unchanged(
     tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:

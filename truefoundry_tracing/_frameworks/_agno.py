@@ -24,10 +24,11 @@ a failure to record is logged once and the call goes on untraced.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
@@ -43,18 +44,64 @@ logger = logging.getLogger("truefoundry_tracing")
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
-# (module, attribute, label of the span, whether it is a tool call)
+# (module, attribute, label of the span)
 _TARGETS = (
-    ("agno.agent", "Agent.run", "agent", False),
-    ("agno.agent", "Agent.arun", "agent", False),
-    ("agno.team", "Team.run", "team", False),
-    ("agno.team", "Team.arun", "team", False),
-    ("agno.tools.function", "FunctionCall.execute", "tool", True),
-    ("agno.tools.function", "FunctionCall.aexecute", "tool", True),
+    ("agno.agent", "Agent.run", "agent"),
+    ("agno.agent", "Agent.arun", "agent"),
+    ("agno.team", "Team.run", "team"),
+    ("agno.team", "Team.arun", "team"),
+    ("agno.workflow", "Workflow.run", "workflow"),
+    ("agno.workflow", "Workflow.arun", "workflow"),
+    ("agno.tools.function", "FunctionCall.execute", "tool"),
+    ("agno.tools.function", "FunctionCall.aexecute", "tool"),
 )
-_CONTENT = {"RunContent", "TeamRunContent"}
-_DONE = {"RunCompleted", "TeamRunCompleted"}
-_ERROR = {"RunError", "TeamRunError"}
+
+
+class _Events(NamedTuple):
+    """The events of one kind of run a stream of it is read for.
+
+    A team's or workflow's stream carries its members' and steps' events too: only those
+    whose ``field`` names the run's own agent, team or workflow are read (any, for a tool).
+    """
+
+    field: str
+    content: frozenset[str]  # text deltas
+    done: frozenset[str]  # the final event, with the whole content
+    error: frozenset[str]
+    output: str  # the class of the final output object (with ``yield_run_output=True``)
+
+
+_EVENTS = {
+    "agent": _Events(
+        "agent_id",
+        frozenset({"RunContent"}),
+        frozenset({"RunCompleted"}),
+        frozenset({"RunError"}),
+        "RunOutput",
+    ),
+    "team": _Events(
+        "team_id",
+        frozenset({"TeamRunContent"}),
+        frozenset({"TeamRunCompleted"}),
+        frozenset({"TeamRunError"}),
+        "TeamRunOutput",
+    ),
+    "workflow": _Events(
+        "workflow_id",
+        frozenset(),
+        frozenset({"WorkflowCompleted"}),
+        frozenset({"WorkflowError"}),
+        "WorkflowRunOutput",
+    ),
+    # a tool that is a generator: Agno's delegation to a team member streams the member's run
+    "tool": _Events(
+        "",
+        frozenset({"RunContent", "TeamRunContent"}),
+        frozenset({"RunCompleted", "TeamRunCompleted"}),
+        frozenset({"RunError", "TeamRunError"}),
+        "",
+    ),
+}
 _warned: set[str] = set()
 
 
@@ -112,13 +159,15 @@ class _Tracing:
         else:
             name = str(getattr(instance, "name", None) or label.capitalize())
             value = args[0] if args else kwargs.get("input")
-        kind = "tool" if label == "tool" else "agent"
+        kind = label if label in ("tool", "workflow") else "agent"  # a team is an agent
         attrs: dict[str, Any] = {
             "traceloop.span.kind": kind,
             "traceloop.entity.name": name,
             "gen_ai.system": "agno",
         }
-        workflow = ctx.get(WORKFLOW_KEY)
+        # as this library's decorators: a workflow names itself, the others keep the name of
+        # the workflow they run in, and tools add their name to the entity path
+        workflow = name if kind == "workflow" else ctx.get(WORKFLOW_KEY)
         if workflow is not None:
             attrs["traceloop.workflow.name"] = workflow
         path = ctx.get(ENTITY_PATH_KEY)
@@ -129,7 +178,7 @@ class _Tracing:
             call_id = getattr(instance, "call_id", None)
             if call_id:
                 attrs["gen_ai.tool.call.id"] = str(call_id)
-        else:
+        elif kind == "agent":
             attrs["gen_ai.agent.name"] = name
         if FLAGS.trace_content:
             attrs["traceloop.entity.input"] = self.json(value)
@@ -137,8 +186,10 @@ class _Tracing:
         ctx = self.in_context(span, ctx)
         if kind == "tool":
             ctx = self.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
-        else:
+        elif kind == "agent":
             ctx = self.set_value(AGENT_KEY, name, ctx)
+        else:
+            ctx = self.set_value(WORKFLOW_KEY, name, ctx)
         return span, ctx
 
     def fail(self, span: Any, exc: BaseException) -> None:
@@ -180,31 +231,32 @@ class _Stream:
     ``RunContent`` deltas put together.
     """
 
-    __slots__ = ("content", "error", "field", "owner", "parts", "seen")
+    __slots__ = ("content", "error", "events", "owner", "parts", "seen")
 
-    def __init__(self, field: str = "", owner: Any = None) -> None:
-        # A team's stream carries its members' events too: only the run's own are read.
-        self.field = field
-        self.owner = owner
+    def __init__(self, label: str, owner: Any) -> None:
+        self.events = _EVENTS[label]
+        self.owner = getattr(owner, "id", None) if self.events.field else None
         self.content: Any = None
         self.error: str | None = None
         self.parts: list[str] = []
         self.seen = False
 
     def observe(self, item: Any) -> None:
-        event = getattr(item, "event", None)
+        events = self.events
         if isinstance(item, str):  # what a tool that is a generator yields
             self.parts.append(item)
-        elif self.owner is not None and getattr(item, self.field, None) != self.owner:
             return
-        elif event in _CONTENT:
+        if self.owner is not None and getattr(item, events.field, None) != self.owner:
+            return
+        event = getattr(item, "event", None)
+        if event in events.content:
             delta = getattr(item, "content", None)
             if isinstance(delta, str):
                 self.parts.append(delta)
-        elif event in _DONE or (event is None and hasattr(item, "run_id")):  # a RunOutput
+        elif event in events.done or type(item).__name__ == events.output:
             self.content, self.error = _run_result(item)
             self.seen = True
-        elif event in _ERROR:
+        elif event in events.error:
             self.error = str(getattr(item, "content", None) or "the run failed")
             self.seen = True
 
@@ -282,8 +334,11 @@ async def _astream(
                 t.detach(token)
         raise
     except BaseException as exc:
-        failed = True
-        t.fail(span, exc)
+        # a stream whose consumer stopped reading and whose task was then cancelled (Agno's
+        # async workflows do that to a step's agent) ended early: it did not fail
+        failed = not isinstance(exc, asyncio.CancelledError)
+        if failed:
+            t.fail(span, exc)
         raise
     finally:
         if failed:
@@ -292,7 +347,7 @@ async def _astream(
             seen.finish(t, span)
 
 
-async def _awaited(t: _Tracing, span: Any, ctx: Any, inner: Any, call: Any, tool: bool) -> Any:
+async def _awaited(t: _Tracing, span: Any, ctx: Any, inner: Any, call: Any, label: str) -> Any:
     """Await ``inner`` (the coroutine ``arun`` or ``aexecute`` returned) in the span's context."""
     token = t.attach(ctx)
     try:
@@ -303,24 +358,16 @@ async def _awaited(t: _Tracing, span: Any, ctx: Any, inner: Any, call: Any, tool
         raise
     finally:
         t.detach(token)
-    return _done(t, span, ctx, result, call, tool)
+    return _done(t, span, ctx, result, call, label)
 
 
-def _traced(t: _Tracing, span: Any, ctx: Any, value: Any, owner: Any = None) -> Any:
+def _traced(t: _Tracing, span: Any, ctx: Any, value: Any, label: str, owner: Any) -> Any:
     """``value`` iterated inside the span, if it is a stream; else None."""
     if hasattr(value, "__anext__"):
-        return _astream(t, span, ctx, value, _Stream(*_owner(owner)))
+        return _astream(t, span, ctx, value, _Stream(label, owner))
     if hasattr(value, "__next__"):
-        return _stream(t, span, ctx, value, _Stream(*_owner(owner)))
+        return _stream(t, span, ctx, value, _Stream(label, owner))
     return None
-
-
-def _owner(instance: Any) -> tuple[str, Any]:
-    """The event field naming the agent or team whose run a stream is, and its value."""
-    if instance is None:
-        return "", None
-    field = "team_id" if type(instance).__name__ == "Team" else "agent_id"
-    return field, getattr(instance, "id", None)
 
 
 def _tool_stream(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any) -> bool:
@@ -328,7 +375,7 @@ def _tool_stream(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any) -> bo
     iterates its result, after ``execute`` returned: the tool span stays open and current
     until then. False when the result is no stream."""
     inner = getattr(result, "result", None)
-    traced = _traced(t, span, ctx, inner)
+    traced = _traced(t, span, ctx, inner, "tool", None)
     if traced is None:
         return False
     try:
@@ -341,16 +388,16 @@ def _tool_stream(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any) -> bo
     return True
 
 
-def _done(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any, tool: bool) -> Any:
+def _done(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any, label: str) -> Any:
     """Hand the span on to what the call returned, or record the result and end it."""
     if inspect.iscoroutine(result):
-        return _awaited(t, span, ctx, result, call, tool)
-    if tool:
+        return _awaited(t, span, ctx, result, call, label)
+    if label == "tool":
         if not _tool_stream(t, span, ctx, result, call):
             t.output(span, *_tool_result(result))
             span.end()
         return result
-    traced = _traced(t, span, ctx, result, call)
+    traced = _traced(t, span, ctx, result, label, call)
     if traced is not None:
         return traced
     t.output(span, *_run_result(result))
@@ -358,7 +405,7 @@ def _done(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any, tool: bool) 
     return result
 
 
-def _wrapper(t: _Tracing, label: str, tool: bool) -> Wrapper:
+def _wrapper(t: _Tracing, label: str) -> Wrapper:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         try:
             started = t.start(label, instance, args, kwargs)
@@ -378,7 +425,7 @@ def _wrapper(t: _Tracing, label: str, tool: bool) -> Wrapper:
         finally:
             t.detach(token)
         try:
-            return _done(t, span, ctx, result, instance, tool)
+            return _done(t, span, ctx, result, instance, label)
         except Exception:
             _warn_once(f"{label} result")
             return result
@@ -405,14 +452,14 @@ class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         _remove_traceloops()
         t = _Tracing(trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider")))
-        for module, attribute, label, tool in _TARGETS:
-            wrap_function_wrapper(module, attribute, _wrapper(t, label, tool))
+        for module, attribute, label in _TARGETS:
+            wrap_function_wrapper(module, attribute, _wrapper(t, label))
         agno_telemetry_gate()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import importlib
 
-        for module, attribute, _label, _tool in _TARGETS:
+        for module, attribute, _label in _TARGETS:
             cls_name, _, method = attribute.partition(".")
             cls = getattr(importlib.import_module(module), cls_name)
             current = cls.__dict__.get(method)
