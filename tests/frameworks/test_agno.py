@@ -14,7 +14,15 @@ import pytest
 
 pytest.importorskip("agno", reason="Agno runs in the framework environments")
 
-from _support import API_KEY, load_example, parent, require_instrumented, tree_names
+from _support import (
+    API_KEY,
+    EXAMPLES,
+    TL_038,
+    load_example,
+    parent,
+    require_instrumented,
+    tree_names,
+)
 
 from truefoundry_tracing import workflow
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
@@ -259,6 +267,33 @@ def test_evals_and_agentos_send_no_telemetry_either(
         """
     )
     assert run_offline(["-c", program]).stdout.strip() == "done"
+
+
+@pytest.mark.skipif(TL_038, reason="traceloop-sdk 0.38 ships no Agno instrumentation")
+def test_traceloops_own_agno_instrumentation_is_taken_out(
+    run_offline: Callable[[list[str]], Any],
+) -> None:
+    """An app that also applied traceloop's (``Traceloop.init()`` does) gets one span per run
+    and per tool call, not two."""
+    program = textwrap.dedent(
+        f"""
+        from opentelemetry.instrumentation.agno import AgnoInstrumentor
+        AgnoInstrumentor().instrument()
+        import truefoundry_tracing as tt
+        from truefoundry_tracing.testing import FakeLLMServer, capture_spans
+        tt.init("agno-twice", console=False)
+        import sys
+        sys.path.insert(0, {str(EXAMPLES)!r})
+        from agno_agent import make_app
+        with FakeLLMServer() as llm, capture_spans() as spans:
+            llm.reply(tool_calls=[{TOOL_CALL!r}])
+            llm.reply("Sunny.")
+            make_app(llm.base_url, "sk-test", "gpt-4o-mini")("Weather?", True)
+        print(sorted(spans.names))
+        """
+    )
+    out = run_offline(["-c", program]).stdout.strip()
+    assert out == str(sorted(["Weather.agent", "get_weather.tool", "openai.chat", "openai.chat"]))
 
 
 def test_example_runs_offline_and_prints_two_traces(

@@ -1,4 +1,4 @@
-"""Agno: a span for each agent run, team run and tool call, one trace per run.
+"""Agno: a span for each agent, team and workflow run and each tool call, one trace per run.
 
 traceloop-sdk 0.38 ships no Agno instrumentation, and the one 0.62 ships cannot be corrected
 from outside: this library applies its own on both lines, in its place.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from typing import Any, NamedTuple
 
@@ -428,6 +429,7 @@ def _wrapper(t: _Tracing, label: str) -> Wrapper:
             return _done(t, span, ctx, result, instance, label)
         except Exception:
             _warn_once(f"{label} result")
+            span.end()
             return result
 
     return wrapper
@@ -457,29 +459,33 @@ class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         agno_telemetry_gate()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
+        _unwrap(__name__)
 
-        for module, attribute, _label in _TARGETS:
+
+def _unwrap(owner: str) -> None:
+    """Take off the wrappers that module ``owner`` (or a module under it) put on the targets.
+
+    Never raises.
+    """
+    import importlib
+
+    for module, attribute, _label in _TARGETS:
+        try:
             cls_name, _, method = attribute.partition(".")
             cls = getattr(importlib.import_module(module), cls_name)
             current = cls.__dict__.get(method)
-            original = getattr(current, "__wrapped__", None)
-            if original is not None:
-                setattr(cls, method, original)
+            wrapper = getattr(current, "_self_wrapper", None)
+            if str(getattr(wrapper, "__module__", "")).startswith(owner):
+                setattr(cls, method, current.__wrapped__)
+        except Exception:
+            _warn_once(f"instrumentation ({owner}'s could not be taken out)")
 
 
 def _remove_traceloops() -> None:
     """Unwrap traceloop's Agno instrumentation when ``Traceloop.init()`` applied it: with both,
-    every run and tool call would get two spans."""
-    import importlib
-
-    try:
-        theirs: Any = importlib.import_module("opentelemetry.instrumentation.agno")
-    except Exception:
-        return
-    try:
-        theirs = theirs.AgnoInstrumentor()
-        if theirs.is_instrumented_by_opentelemetry:
-            theirs.uninstrument()
-    except Exception:
-        _warn_once("instrumentation (traceloop's could not be removed)")
+    every run and tool call would get two spans. (Its ``uninstrument()`` unwraps nothing: it
+    names ``Agent.run`` as an attribute of the module.) It stays marked as applied, so a later
+    ``Traceloop.init()`` does not apply it again."""
+    theirs = "opentelemetry.instrumentation.agno"
+    if theirs in sys.modules:  # else never imported, so never applied
+        _unwrap(theirs)
