@@ -194,6 +194,42 @@ def test_an_agno_workflow_is_one_trace_named_after_it(
     assert json.loads(writer_span.attributes["traceloop.entity.output"]) == "Report: sunny."
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["continue_run", "streamed"])
+def test_a_run_paused_for_confirmation_and_its_continuation(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer, stream: bool
+) -> None:
+    require_instrumented("agno")
+    from agno.tools import tool
+
+    agent = example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini")
+    agent.tools = [tool(requires_confirmation=True)(example.get_weather)]
+    script(llm)
+    paused = agent.run(QUESTION)
+    assert paused.is_paused
+    for requirement in paused.active_requirements:
+        requirement.confirm()
+
+    if stream:
+        answer = "".join(
+            str(e.content or "")
+            for e in agent.continue_run(run_response=paused, stream=True)
+            if getattr(e, "event", None) == "RunContent"
+        )
+    else:
+        answer = str(agent.continue_run(run_response=paused).content)
+
+    assert answer == ANSWER
+    first, then = sorted(tfy_spans.traces(), key=lambda trace: trace.root.start_ns)
+    first.assert_tree("Weather.agent > openai.chat")
+    first.assert_one_llm_span_per_call(1)
+    then.assert_tree("Weather.agent > get_weather.tool", "Weather.agent > openai.chat")
+    then.assert_one_llm_span_per_call(1)
+    assert first.root.attributes["agno.run.id"] == then.root.attributes["agno.run.id"]
+    resumed = json.loads(then.root.attributes["traceloop.entity.input"])
+    assert resumed == {"continue_run": paused.run_id, "input": None}
+    assert json.loads(then.root.attributes["traceloop.entity.output"]) == ANSWER
+
+
 def test_the_apps_own_error_reaches_it_unchanged(
     tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:

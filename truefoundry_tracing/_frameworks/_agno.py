@@ -49,8 +49,12 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 _TARGETS = (
     ("agno.agent", "Agent.run", "agent"),
     ("agno.agent", "Agent.arun", "agent"),
+    ("agno.agent", "Agent.continue_run", "agent"),  # after a pause for human confirmation
+    ("agno.agent", "Agent.acontinue_run", "agent"),
     ("agno.team", "Team.run", "team"),
     ("agno.team", "Team.arun", "team"),
+    ("agno.team", "Team.continue_run", "team"),
+    ("agno.team", "Team.acontinue_run", "team"),
     ("agno.workflow", "Workflow.run", "workflow"),
     ("agno.workflow", "Workflow.arun", "workflow"),
     ("agno.tools.function", "FunctionCall.execute", "tool"),
@@ -153,13 +157,7 @@ class _Tracing:
         if FLAGS.before_span is not None:
             FLAGS.before_span()
         ctx = self.current()
-        if label == "tool":
-            function = getattr(instance, "function", None)
-            name = str(getattr(function, "name", None) or "tool")
-            value: Any = getattr(instance, "arguments", None) or {}
-        else:
-            name = str(getattr(instance, "name", None) or label.capitalize())
-            value = args[0] if args else kwargs.get("input")
+        name, value = _entity(label, instance, args, kwargs)
         kind = label if label in ("tool", "workflow") else "agent"  # a team is an agent
         attrs: dict[str, Any] = {
             "traceloop.span.kind": kind,
@@ -197,15 +195,36 @@ class _Tracing:
         span.record_exception(exc)
         span.set_status(self.error(f"{type(exc).__name__}: {exc}"))
 
-    def output(self, span: Any, value: Any, error: str | None = None) -> None:
-        """Record a run's or a tool's result, or the error Agno returned in its place."""
+    def output(self, span: Any, value: Any, error: str | None = None, run_id: Any = None) -> None:
+        """Record a run's or a tool's result, or the error Agno returned in its place, and the
+        run's id (``agno.run.id``: a run paused for confirmation and its ``continue_run`` share
+        it)."""
         try:
+            if isinstance(run_id, str):
+                span.set_attribute("agno.run.id", run_id)
             if error is not None:
                 span.set_status(self.error(error))
             elif FLAGS.trace_content:
                 span.set_attribute("traceloop.entity.output", self.json(value))
         except Exception:
             _warn_once("output")
+
+
+def _entity(
+    label: str, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, Any]:
+    """The span's entity name and its input."""
+    if label == "tool":
+        function = getattr(instance, "function", None)
+        return str(getattr(function, "name", None) or "tool"), getattr(instance, "arguments", {})
+    name = str(getattr(instance, "name", None) or label.capitalize())
+    first = args[0] if args else kwargs.get("run_response", kwargs.get("input"))
+    run_id = getattr(first, "run_id", None)
+    if run_id is not None:  # continue_run(run_response): the run continued, and any new input
+        return name, {"continue_run": run_id, "input": kwargs.get("input")}
+    if first is None and kwargs.get("run_id") is not None:  # continue_run(run_id=...)
+        return name, {"continue_run": kwargs["run_id"], "input": kwargs.get("input")}
+    return name, first
 
 
 def _run_result(result: Any) -> tuple[Any, str | None]:
@@ -232,7 +251,7 @@ class _Stream:
     ``RunContent`` deltas put together.
     """
 
-    __slots__ = ("content", "error", "events", "owner", "parts", "seen")
+    __slots__ = ("content", "error", "events", "owner", "parts", "run_id", "seen")
 
     def __init__(self, label: str, owner: Any) -> None:
         self.events = _EVENTS[label]
@@ -240,6 +259,7 @@ class _Stream:
         self.content: Any = None
         self.error: str | None = None
         self.parts: list[str] = []
+        self.run_id: Any = None
         self.seen = False
 
     def observe(self, item: Any) -> None:
@@ -249,6 +269,8 @@ class _Stream:
             return
         if self.owner is not None and getattr(item, events.field, None) != self.owner:
             return
+        if self.run_id is None and events.field:
+            self.run_id = getattr(item, "run_id", None)
         event = getattr(item, "event", None)
         if event in events.content:
             delta = getattr(item, "content", None)
@@ -263,9 +285,9 @@ class _Stream:
 
     def finish(self, t: _Tracing, span: Any) -> None:
         if self.seen:
-            t.output(span, self.content, self.error)
+            t.output(span, self.content, self.error, self.run_id)
         elif self.parts:
-            t.output(span, "".join(self.parts))
+            t.output(span, "".join(self.parts), run_id=self.run_id)
         span.end()
 
 
@@ -401,7 +423,7 @@ def _done(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any, label: str) 
     traced = _traced(t, span, ctx, result, label, call)
     if traced is not None:
         return traced
-    t.output(span, *_run_result(result))
+    t.output(span, *_run_result(result), getattr(result, "run_id", None))
     span.end()
     return result
 
