@@ -24,6 +24,7 @@ from _support import (
     tree_names,
 )
 
+import truefoundry_tracing as tt
 from truefoundry_tracing import workflow
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
 
@@ -228,6 +229,23 @@ def test_a_run_paused_for_confirmation_and_its_continuation(
     resumed = json.loads(then.root.attributes["traceloop.entity.input"])
     assert resumed == {"continue_run": paused.run_id, "input": None}
     assert json.loads(then.root.attributes["traceloop.entity.output"]) == ANSWER
+
+
+def test_with_trace_content_off_no_input_or_output_is_recorded(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("agno")
+    tt.init("framework-tests", console=False, trace_content=False)
+    script(llm)
+
+    assert run(example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini"), "stream") == ANSWER
+
+    assert sorted(tfy_spans.names) == sorted(
+        ["Weather.agent", "get_weather.tool"] + 2 * ["openai.chat"]
+    )
+    for span in tfy_spans:
+        assert "traceloop.entity.input" not in span.attributes, span.name
+        assert "traceloop.entity.output" not in span.attributes, span.name
 
 
 def test_the_apps_own_error_reaches_it_unchanged(
