@@ -460,6 +460,9 @@ def _wrapper(t: _Tracing, label: str) -> Wrapper:
 class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Agent, team and tool spans for Agno (``init()`` applies it when agno is installed).
 
+    Each Agno module is wrapped as the app imports it (an app using agents only never pays
+    for importing Agno's teams and workflows).
+
     Example:
         >>> AgnoInstrumentor().instrumentation_dependencies()
         ('agno >= 2.0.0',)
@@ -470,44 +473,81 @@ class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         from opentelemetry import trace
-        from wrapt import wrap_function_wrapper
 
+        from .._import_hooks import when_imported
         from .._version import __version__
 
-        _remove_traceloops()
-        t = _Tracing(trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider")))
-        for module, attribute, label in _TARGETS:
-            wrap_function_wrapper(module, attribute, _wrapper(t, label))
-        agno_telemetry_gate()
+        global _active
+        _active = _Tracing(trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider")))
+        for module in dict.fromkeys(m for m, _a, _l in _TARGETS):
+            when_imported(module, _wrap_module)
+        when_imported("agno.api.api", _gate)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        global _active
+        _active = None
         _unwrap(__name__)
 
 
-def _unwrap(owner: str) -> None:
-    """Take off the wrappers that module ``owner`` (or a module under it) put on the targets.
+# The tracing of the instrumentation in force: the import hooks, which cannot be removed, do
+# nothing once it is uninstrumented.
+_active: _Tracing | None = None
 
-    Never raises.
-    """
-    import importlib
 
-    for module, attribute, _label in _TARGETS:
+def _wrap_module(module: Any) -> None:
+    """Wrap the targets in ``module`` (just imported), once; never raises."""
+    from wrapt import wrap_function_wrapper
+
+    t = _active
+    if t is None:
+        return
+    _remove_traceloops(module.__name__)
+    for name, attribute, label in _TARGETS:
+        if name != module.__name__:
+            continue
         try:
             cls_name, _, method = attribute.partition(".")
-            cls = getattr(importlib.import_module(module), cls_name)
+            current = getattr(module, cls_name).__dict__.get(method)
+            if _wrapped_by(current, __name__):
+                continue
+            wrap_function_wrapper(module, attribute, _wrapper(t, label))
+        except Exception:
+            _warn_once(f"instrumentation ({attribute} could not be wrapped)")
+
+
+def _gate(_module: Any) -> None:
+    if _active is not None:
+        agno_telemetry_gate()
+
+
+def _wrapped_by(method: Any, owner: str) -> bool:
+    """True when ``method`` is a wrapt wrapper put on by module ``owner`` or one under it."""
+    wrapper = getattr(method, "_self_wrapper", None)
+    return str(getattr(wrapper, "__module__", "")).startswith(owner)
+
+
+def _unwrap(owner: str, only: str | None = None) -> None:
+    """Take off the wrappers that module ``owner`` (or a module under it) put on the targets
+    (those in Agno module ``only``, when given) of the Agno modules imported. Never raises."""
+    for name, attribute, _label in _TARGETS:
+        module = sys.modules.get(name)
+        if module is None or (only is not None and name != only):
+            continue
+        try:
+            cls_name, _, method = attribute.partition(".")
+            cls = getattr(module, cls_name)
             current = cls.__dict__.get(method)
-            wrapper = getattr(current, "_self_wrapper", None)
-            if str(getattr(wrapper, "__module__", "")).startswith(owner):
+            if _wrapped_by(current, owner):
                 setattr(cls, method, current.__wrapped__)
         except Exception:
             _warn_once(f"instrumentation ({owner}'s could not be taken out)")
 
 
-def _remove_traceloops() -> None:
-    """Unwrap traceloop's Agno instrumentation when ``Traceloop.init()`` applied it: with both,
-    every run and tool call would get two spans. (Its ``uninstrument()`` unwraps nothing: it
-    names ``Agent.run`` as an attribute of the module.) It stays marked as applied, so a later
-    ``Traceloop.init()`` does not apply it again."""
+def _remove_traceloops(module: str) -> None:
+    """Unwrap traceloop's Agno instrumentation in ``module`` when ``Traceloop.init()`` applied
+    it: with both, every run and tool call would get two spans. (Its ``uninstrument()`` unwraps
+    nothing: it names ``Agent.run`` as an attribute of the module.) It stays marked as applied,
+    so a later ``Traceloop.init()`` does not apply it again."""
     theirs = "opentelemetry.instrumentation.agno"
     if theirs in sys.modules:  # else never imported, so never applied
-        _unwrap(theirs)
+        _unwrap(theirs, module)
