@@ -1,6 +1,6 @@
-"""Agno under ``init()``: one trace per run (plain, streamed, async, a team), with agent and
-tool spans, one complete LLM span per model call under the agent that made it, and nothing
-sent to Agno's telemetry, on both traceloop lines (this library ships the instrumentation)."""
+"""Agno under ``init()``: one trace per run (plain, streamed, async; agents, teams, workflows,
+a paused run continued), with agent and tool spans, one complete LLM span per model call under
+the agent that made it, and nothing sent to Agno's telemetry, on both traceloop lines."""
 
 from __future__ import annotations
 
