@@ -195,8 +195,9 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
     _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
-    _i("agno", "agno", "agno", "AgnoInstrumentor"),
-    _i("mcp", "mcp", "mcp", "McpInstrumentor"),
+    # traceloop 0.62's splits a streamed run into several traces and 0.38 ships none
+    own("agno", "agno", "_agno", "AgnoInstrumentor"),
+    own("mcp", "mcp", "_mcp", "McpInstrumentor"),  # traceloop's on mcp 1.x, ours on 2.x
     own(
         "pydantic_ai",
         ("pydantic-ai-slim", "pydantic-ai"),

@@ -3,15 +3,16 @@ span is off), the tool-use loop and a stream in one trace, streamed tokens as th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
 
 pytest.importorskip("anthropic", reason="the Anthropic SDK runs in the framework environments")
 
-from _support import TL_038, load_example, require_instrumented, tree_names
+from _support import load_example, require_instrumented, tree_names
 
-from truefoundry_tracing.testing import CapturedSpans, FakeAnthropicServer, SpanList
+from truefoundry_tracing.testing import CapturedSpans, FakeAnthropicServer
 
 example = load_example("anthropic_tools")
 ANSWER = "It is sunny in Paris, 24 C."
@@ -46,16 +47,42 @@ def test_tool_loop_and_stream_one_trace_one_llm_span_per_call(
 
     tfy_spans.assert_tree("weather_assistant.workflow > get_weather.tool")
     first, second, streamed = tfy_spans.llm_spans()
-    if TL_038:  # a known gap of traceloop 0.38, documented in docs/frameworks/anthropic.md
-        assert tfy_spans.llm(streamed).output_text == ""  # messages.stream(): an empty span
-        SpanList([s for s in tfy_spans if s is not streamed]).assert_one_llm_span_per_call(2)
-        return
+    # messages.stream() too (on 0.38 it was an empty span before init() corrected it)
     tfy_spans.assert_one_llm_span_per_call(len(claude.model_requests()))
     assert tfy_spans.llm(first).input_tokens == 40
     assert ANSWER in tfy_spans.llm(second).output_text
     view = tfy_spans.llm(streamed)
     assert view.output_text == "Bring sunglasses."
     assert (view.input_tokens, view.output_tokens) == (12, 3)  # not 4: the placeholder is not added
+    assert view.model == "claude-sonnet-4-5"
+    assert "One tip for this weather" in (view.input_messages[-1].content or "")
+
+
+def test_the_async_stream_helper_records_text_usage_and_model(
+    tfy_spans: CapturedSpans, claude: FakeAnthropicServer
+) -> None:
+    require_instrumented("anthropic")
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=claude.url, api_key="sk-ant-test", max_retries=0)
+    claude.reply("Paris is the capital of France.", prompt_tokens=10, completion_tokens=7)
+
+    async def ask() -> tuple[str, str]:
+        async with client.messages.stream(
+            model="claude-sonnet-4-5",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "Capital of France?"}],
+        ) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            final = await stream.get_final_message()
+        return text, final.content[0].text  # type: ignore[union-attr]
+
+    text, final = asyncio.run(ask())
+    assert text == final == "Paris is the capital of France."
+    tfy_spans.assert_one_llm_span_per_call(1)
+    view = tfy_spans.llm()
+    assert (view.output_text, view.input_tokens, view.output_tokens) == (text, 10, 7)
+    assert view.model == "claude-sonnet-4-5"
 
 
 def test_a_client_made_before_init_still_gives_one_span(

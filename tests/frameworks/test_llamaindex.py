@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +15,7 @@ pytest.importorskip(
 
 from _support import (
     API_KEY,
+    EXAMPLES,
     TL_038,
     load_example,
     one_trace,
@@ -72,7 +76,7 @@ def test_query_engine_spans_and_one_llm_span_for_the_answer(
 
 
 def test_embedding_calls_are_llm_spans_on_the_newest_line_only(
-    tfy_spans: CapturedSpans, llm: FakeLLMServer
+    tfy_spans: CapturedSpans, llm: FakeLLMServer, known_gap: Callable[[str], None]
 ) -> None:
     require_instrumented("llama_index")
     example.make_app(llm.base_url, API_KEY, "gpt-4o-mini", "text-embedding-3-small")(QUESTION)
@@ -82,6 +86,7 @@ def test_embedding_calls_are_llm_spans_on_the_newest_line_only(
     assert not tfy_spans.by_name("openai.embeddings")
     if TL_038:
         assert len(embeddings) == 0  # 0.38: llama-index spans carry no model attributes
+        known_gap("embedding calls are not LLM spans: traceloop 0.38 records no model on them")
     else:
         assert embeddings.names == ["OpenAIEmbedding.workflow", "OpenAIEmbedding.task"]
         assert {tfy_spans.llm(s).model for s in embeddings} == {"text-embedding-3-small"}
@@ -119,3 +124,102 @@ def test_example_runs_offline_and_prints_its_trace(
     assert names[0] == "city_facts.workflow"
     assert names.count("openai.chat") == 1
     assert "RetrieverQueryEngine.workflow" in names
+
+
+# --- a FunctionAgent (workflow agent) with a tool call and a final answer ---------------------
+
+agent_example = load_example("llamaindex_agent")
+STEPS = [
+    "FunctionAgent.init_run",
+    "FunctionAgent.setup_agent",
+    "FunctionAgent.run_agent_step",
+    "FunctionAgent.parse_agent_output",
+    "FunctionAgent.call_tool",
+    "FunctionAgent.aggregate_tool_results",
+    "FunctionAgent.setup_agent",
+    "FunctionAgent.run_agent_step",
+    "FunctionAgent.parse_agent_output",
+]
+
+
+def script_agent(llm: FakeLLMServer) -> None:
+    call = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    llm.reply(tool_calls=[call], prompt_tokens=40, completion_tokens=9)
+    llm.reply(agent_example.ANSWER, prompt_tokens=60, completion_tokens=8)
+
+
+def no_detach_errors(caplog: pytest.LogCaptureFixture) -> None:
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "Failed to detach context" in m], messages
+    assert not [m for m in messages if "Setting attribute on ended span" in m], messages
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("wrapped", [True, False], ids=["in-workflow", "bare"])
+def test_function_agent_steps_tool_and_llm_spans_in_one_trace(
+    tfy_spans: CapturedSpans,
+    llm: FakeLLMServer,
+    caplog: pytest.LogCaptureFixture,
+    stream: bool,
+    wrapped: bool,
+) -> None:
+    require_instrumented("llama_index")
+    script_agent(llm)
+    question = "What is the weather in Paris?"
+    if wrapped:
+        app = agent_example.make_app(llm.base_url, API_KEY, "gpt-4o-mini", stream=stream)
+        answer = asyncio.run(app(question))
+    else:
+        agent = agent_example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini")
+        answer = asyncio.run(agent_example.ask(agent, question, stream=stream))
+
+    assert answer == agent_example.ANSWER
+    no_detach_errors(caplog)
+    tfy_spans.assert_one_llm_span_per_call(len(llm.chat_requests()))
+    assert len(llm.chat_requests()) == 2
+    run = "weather_agent.workflow > FunctionAgent.workflow" if wrapped else "FunctionAgent.workflow"
+    assert tfy_spans.root.name == run.split(" > ")[0]
+    # every step is named after the step, not all "BaseWorkflowAgent.task"
+    steps = tfy_spans.children(tfy_spans.one("FunctionAgent.workflow")).sorted()
+    assert steps.names == STEPS
+    assert {s.attributes["traceloop.entity.name"] for s in steps} == set(STEPS)
+    tfy_spans.assert_tree(
+        f"{run} > FunctionAgent.run_agent_step > openai.chat",
+        f"{run} > FunctionAgent.call_tool > get_weather.tool",
+    )
+    first, second = tfy_spans.llm_spans().sorted()
+    assert tfy_spans.llm(first).output_messages[0].tool_calls[0]["name"] == "get_weather"
+    view = tfy_spans.llm(second)
+    assert (view.output_text, view.input_tokens, view.output_tokens) == (
+        agent_example.ANSWER,
+        60,
+        8,
+    )
+    tfy_spans.assert_stream_complete(second)
+
+
+def test_function_agent_tool_span_has_the_arguments_and_the_result(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("llama_index")
+    script_agent(llm)
+    app = agent_example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
+    asyncio.run(app("What is the weather in Paris?"))
+
+    tool = tfy_spans.one("get_weather.tool")
+    assert tool.attributes["traceloop.span.kind"] == "tool"
+    assert tool.attributes["traceloop.entity.name"] == "get_weather"
+    assert json.loads(tool.attributes["traceloop.entity.input"]) == {"kwargs": {"city": "Paris"}}
+    assert "Sunny in Paris, 24 C." in tool.attributes["traceloop.entity.output"]
+
+
+def test_agent_example_runs_offline_with_named_steps_and_no_context_error(
+    run_offline: Callable[[list[str]], subprocess.CompletedProcess[str]],
+) -> None:
+    ran = run_offline([str(EXAMPLES / "llamaindex_agent.py"), "--stream"])
+    assert ran.stdout.strip() == agent_example.ANSWER
+    assert "Failed to detach context" not in ran.stderr
+    names = tree_names(ran.stderr)
+    assert names[:2] == ["weather_agent.workflow", "FunctionAgent.workflow"]
+    assert names.count("openai.chat") == 2 and names.count("get_weather.tool") == 1
+    assert "BaseWorkflowAgent.task" not in names

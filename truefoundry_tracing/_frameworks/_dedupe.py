@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._otel_compat import replace_parent
-from ._fixes import fix_anthropic_stream_usage
+from ._fixes import correct
 from ._google_genai import fix_google_genai
 from ._offline import Switch, agents_export_off, apply
 
@@ -73,9 +73,9 @@ def activate(name: str) -> str:
         >>> activate("openai")
         ''
     """
+    correct(name)  # traceloop's instrumentation, corrected where it needs it (_fixes)
     if name == "anthropic":
         state.anthropic = state.active = True
-        fix_anthropic_stream_usage()
         return apply(
             name,
             (Switch("ANTHROPIC_OPEN_TELEMETRY", "false", "the Anthropic SDK's own second span"),),

@@ -8,6 +8,10 @@
   (Pydantic AI does) made traceloop's OpenAI instrumentation, which skips only ``NOT_GIVEN``,
   set it as an attribute value, and OpenTelemetry logged "Invalid type Omit" about eight times
   per call. Those values are skipped like ``NOT_GIVEN``.
+* **Framework corrections** with modules of their own (CrewAI's streamed runs and tool spans,
+  :mod:`._crewai`; LlamaIndex workflow agents' step names and context, :mod:`._llamaindex`;
+  Anthropic ``messages.stream()`` on the 0.38 line, :mod:`._anthropic038`):
+  :func:`correct` applies the one for an instrumentation once it is applied.
 """
 
 from __future__ import annotations
@@ -16,7 +20,34 @@ import importlib
 import sys
 from typing import Any
 
-__all__ = ["fix_anthropic_stream_usage", "skip_openai_omit"]
+__all__ = ["correct", "fix_anthropic_stream_usage", "skip_openai_omit"]
+
+# instrumentation name -> the module under _frameworks whose apply() corrects it
+_CORRECTIONS = {
+    "anthropic": "_anthropic038",  # messages.stream() on the 0.38 line
+    "crewai": "_crewai",
+    "llama_index": "_llamaindex",
+}
+
+
+def correct(name: str) -> bool:
+    """Apply the corrections for instrumentation ``name``; True when its correction module
+    (``_CORRECTIONS``) applied. Never raises (a correction that fails says so once in the log).
+
+    Example:
+        >>> correct("openai")
+        False
+    """
+    if name == "anthropic":
+        fix_anthropic_stream_usage()
+    module = _CORRECTIONS.get(name)
+    if module is None:
+        return False
+    try:
+        found: Any = importlib.import_module(f"{__package__}.{module}")
+        return bool(found.apply())
+    except Exception:
+        return False
 
 
 def fix_anthropic_stream_usage() -> bool:

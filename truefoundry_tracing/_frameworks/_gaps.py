@@ -3,7 +3,7 @@
 * **DSPy 3.x**: ``dspy.LM`` picks its own HTTP engine by default (``engine="auto"``, its
   bundled ``lm15``), so neither the OpenAI nor the LiteLLM instrumentation sees its calls and
   nothing says so. ``engine="litellm"`` sends them through LiteLLM, which ``init()`` traces.
-* **New majors traceloop's instrumentation fails on** (mcp 2, haystack-ai 3), or that it does
+* **New majors traceloop's instrumentation fails on** (haystack-ai 3), or that it does
   not support (google-genai under traceloop-sdk 0.38, whose instrumentation needs the old
   google-generativeai; reported at ``init()`` and by ``doctor`` before the app imports it):
   the failure in the report names the versions that work.
@@ -18,12 +18,6 @@ __all__ = ["failure_hint", "untraced"]
 
 # instrumentation name -> (distribution, first major it fails on, fix)
 _FAILING_MAJORS: dict[str, tuple[str, int, str]] = {
-    "mcp": (
-        "mcp",
-        2,
-        "install 'mcp<2' to trace MCP sessions and tool calls (the OpenAI Agents SDK runs "
-        "with mcp 1.x too)",
-    ),
     "haystack": ("haystack-ai", 3, "install 'haystack-ai<3' to trace Haystack pipelines"),
     # traceloop 0.38's instrumentation wraps only the old google-generativeai SDK
     "google_generativeai": (
@@ -46,9 +40,9 @@ def failure_hint(name: str, version: str | None) -> str:
     """The fix for an instrumentation known to fail on this major version, or ``""``.
 
     Example:
-        >>> failure_hint("mcp", "2.3.0")[:20]
-        " Install 'mcp<2' to "
-        >>> failure_hint("mcp", "1.30.0")
+        >>> failure_hint("haystack", "3.4.0")[:27]
+        " Install 'haystack-ai<3' to"
+        >>> failure_hint("haystack", "2.31.0")
         ''
     """
     known = _FAILING_MAJORS.get(name)

@@ -1,0 +1,114 @@
+"""Corrections to traceloop's LlamaIndex instrumentation for workflow agents (LlamaIndex 0.14).
+
+* **Step names**: llama-index dispatches a workflow step without the workflow instance, so
+  traceloop named every step of a ``FunctionAgent`` / ``AgentWorkflow`` after the class that
+  defines it: nine spans all called ``BaseWorkflowAgent.task``. Each step span is renamed
+  after the workflow and the step (``FunctionAgent.run_agent_step``,
+  ``FunctionAgent.call_tool``, ...; ``traceloop.entity.name`` too), and a tool's run
+  (``FunctionTool.call`` / ``acall``) becomes a ``<tool>.tool`` span of kind ``tool``.
+* **"Failed to detach context"**: when a streamed model call ends, traceloop also ended every
+  span above it, taking them for spans that wait for the stream to finish. A step that
+  consumes the stream itself (every ``FunctionAgent`` step) and the workflow run above it were
+  ended there: too early, with their later attributes lost ("Setting attribute on ended
+  span"), and the run's context token, attached in the task that started the run, was
+  detached in the step's task, which OpenTelemetry refuses and logs as an error. Only the
+  spans that returned a stream themselves are ended now; the others end when they return, in
+  their own task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import re
+from typing import Any
+
+from .._state import warn_once
+
+__all__ = ["apply"]
+
+_applied = False
+_ID = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)-")
+_STEP_TAG = "llamaindex.step.input_event"  # llama-index tags the spans of workflow steps
+_TOOL_METHODS = frozenset({"call", "acall"})
+
+
+def apply() -> bool:
+    """Apply both corrections once; False when traceloop's module is not as expected.
+
+    Example:
+        >>> isinstance(apply(), bool)
+        True
+    """
+    global _applied
+    if _applied:
+        return True
+    try:
+        import wrapt
+
+        module: Any = importlib.import_module(
+            "opentelemetry.instrumentation.llamaindex.dispatcher_wrapper"
+        )
+        holder = module.SpanHolder
+        if not callable(getattr(holder, "notify_parent", None)):
+            raise AttributeError("SpanHolder.notify_parent")
+        holder.notify_parent = _notify_waiting_parents
+        wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.new_span", _new_span)
+    except Exception as exc:
+        warn_once(
+            f"LlamaIndex workflow step spans could not be corrected ({exc!r}): they keep the "
+            "name BaseWorkflowAgent.task and a run may log 'Failed to detach context'. Install "
+            "the opentelemetry-instrumentation-llamaindex this truefoundry-tracing version "
+            "is tested with."
+        )
+        return False
+    _applied = True
+    return True
+
+
+def _notify_waiting_parents(self: Any) -> list[Any]:
+    """End the parents that wait for this stream (they returned it), and theirs; no others."""
+    parent = self.parent
+    if parent is None or not parent.waiting_for_streaming:
+        return []
+    parent.end()
+    return [parent, *parent.notify_parent()]
+
+
+def _bind(
+    id_: str,
+    bound_args: Any,
+    instance: Any = None,
+    parent_span_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    **_: Any,
+) -> tuple[str, Any, dict[str, Any]]:
+    return id_, instance, tags or {}
+
+
+def _new_span(wrapped: Any, _handler: Any, args: Any, kwargs: Any) -> Any:
+    holder = wrapped(*args, **kwargs)
+    with contextlib.suppress(Exception):  # never into the app: the span keeps traceloop's name
+        _rename(holder, *_bind(*args, **kwargs))
+    return holder
+
+
+def _rename(holder: Any, id_: str, instance: Any, tags: dict[str, Any]) -> None:
+    span = getattr(holder, "otel_span", None)
+    found = _ID.match(id_)
+    if span is None or found is None:
+        return
+    owner, method = found.groups()
+    if instance is None and _STEP_TAG in tags:
+        parent = _ID.match(getattr(holder.parent, "span_id", "") or "")
+        name = f"{parent.group(1) if parent else owner}.{method}"
+        span.update_name(name)
+        span.set_attribute("traceloop.entity.name", name)
+        return
+    metadata = getattr(instance, "metadata", None)  # a llama-index tool's ToolMetadata
+    tool = getattr(metadata, "name", None) if type(metadata).__name__ == "ToolMetadata" else None
+    if method in _TOOL_METHODS and isinstance(tool, str) and tool:
+        span.update_name(f"{tool}.tool")
+        span.set_attribute("traceloop.span.kind", "tool")
+        span.set_attribute("traceloop.entity.name", tool)
+        span.set_attribute("gen_ai.tool.name", tool)
