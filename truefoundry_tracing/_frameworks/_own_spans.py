@@ -20,6 +20,7 @@ from opentelemetry import trace
 from .._context import AGENT_KEY, ENTITY_PATH_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
+from ._tool_span import tool_attributes
 
 __all__ = ["Entity", "failed", "finish", "start", "traced", "traced_stream"]
 
@@ -71,10 +72,14 @@ class Entity:
         if FLAGS.before_span is not None:
             FLAGS.before_span()
         ctx = context_api.get_current()
-        attrs: dict[str, Any] = {_KIND: kind, _NAME: name, **(attributes or {})}
-        attrs["gen_ai.agent.name" if kind == "agent" else "gen_ai.tool.name"] = name
-        if input_value is not _NOTHING and FLAGS.trace_content:
-            attrs[_INPUT] = clip(to_json(input_value))
+        attrs: dict[str, Any]
+        if kind == "tool":  # as the other instrumentations of this library write tool spans
+            attrs = tool_attributes(name, None if input_value is _NOTHING else input_value)
+        else:
+            attrs = {_KIND: kind, _NAME: name, "gen_ai.agent.name": name}
+            if input_value is not _NOTHING and FLAGS.trace_content:
+                attrs[_INPUT] = clip(to_json(input_value))
+        attrs.update(attributes or {})
         span = tracer.start_span(f"{name}.{kind}", context=ctx, attributes=attrs)
         ctx = context_api.set_value(_OWN, span, trace.set_span_in_context(span, ctx))
         if kind == "agent":
