@@ -195,7 +195,8 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
     _i("haystack", "haystack-ai", "haystack", "HaystackInstrumentor"),
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
-    _i("agno", "agno", "agno", "AgnoInstrumentor"),
+    # traceloop 0.62's splits a streamed run into several traces and 0.38 ships none
+    own("agno", "agno", "_agno", "AgnoInstrumentor"),
     own("mcp", "mcp", "_mcp", "McpInstrumentor"),  # traceloop's on mcp 1.x, ours on 2.x
     own(
         "pydantic_ai",
@@ -204,6 +205,8 @@ DEFAULT: tuple[Instrumentation, ...] = (
         "PydanticAIInstrumentor",
         "pydantic_ai",
     ),
+    own("autogen", "autogen-agentchat", "_autogen", "AutoGenInstrumentor"),
+    own("ag2", "ag2", "_ag2", "AG2Instrumentor"),
     own("smolagents", "smolagents", "_smolagents", "SmolagentsInstrumentor"),
     own("dspy", ("dspy", "dspy-ai"), "_dspy", "DSPyInstrumentor", "dspy"),
     # vector databases

@@ -17,6 +17,8 @@
   :mod:`._pydantic_ai`) are outer spans the same way. With Anthropic, the SDK refuses a
   non-streamed request it expects to take over 10 minutes before sending anything, and
   Pydantic AI streams the same call instead: the refused attempt's span is dropped.
+* **AG2 with its own ``TelemetryMiddleware``** (opt-in per agent): its ``chat`` span around
+  each model call is handled the same way, once this library's AG2 instrumentation is applied.
 * **DSPy** (this library's instrumentation): ``dspy.chat`` around each model call is complete
   and the only record on DSPy's default engine; with ``engine="litellm"`` on traceloop 0.62,
   LiteLLM's span inside it takes its place the same way.
@@ -43,6 +45,7 @@ _OUTER_SCOPES = {
     "openai_agents": "opentelemetry.instrumentation.openai_agents",
     "haystack": "opentelemetry.instrumentation.haystack",
     "pydantic_ai": "pydantic-ai",  # Pydantic AI's own chat spans (see _pydantic_ai)
+    "ag2": "opentelemetry.instrumentation.ag2",  # AG2's TelemetryMiddleware, when used
     "dspy": "truefoundry_tracing._frameworks._dspy",
 }
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here

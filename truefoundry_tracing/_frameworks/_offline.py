@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, NamedTuple
 
-__all__ = ["SWITCHES", "Switch", "apply"]
+__all__ = ["SWITCHES", "Switch", "agno_telemetry_gate", "apply"]
 
 
 class Switch(NamedTuple):
@@ -30,6 +30,14 @@ SWITCHES: dict[str, tuple[Switch, ...]] = {
         Switch("CREWAI_TRACING_ENABLED", "false", "CrewAI's own tracing to its platform"),
     ),
     "haystack": (Switch("HAYSTACK_TELEMETRY_ENABLED", "False", "Haystack's telemetry"),),
+    "agno": (
+        Switch(
+            "AGNO_TELEMETRY",
+            "false",
+            "Agno's telemetry to os-api.agno.com (agent, team and workflow runs; evals and "
+            "AgentOS launches too, see agno_telemetry_gate)",
+        ),
+    ),
     "dspy": (
         Switch(
             "LITELLM_LOCAL_MODEL_COST_MAP",
@@ -107,3 +115,35 @@ def agents_export_off() -> str:
     except Exception:
         return "unknown: the OpenAI Agents SDK's own trace export to api.openai.com"
     return "off: the OpenAI Agents SDK's own trace export to api.openai.com"
+
+
+def agno_telemetry_gate() -> bool:
+    """Make ``AGNO_TELEMETRY=false`` stop all of Agno's telemetry; False if Agno changed.
+
+    Agno reads the variable for agent, team and workflow runs only: evals
+    (``AccuracyEval(telemetry=True)`` by default) and AgentOS launches post to os-api.agno.com
+    whatever it says. Every post goes through ``agno.api.api.Api.post_in_background``; while the
+    variable is ``false`` it sends nothing. A user's ``AGNO_TELEMETRY=true`` leaves Agno as it is.
+
+    Example:
+        >>> isinstance(agno_telemetry_gate(), bool)
+        True
+    """
+    try:
+        from agno.api.api import Api as _Api
+    except Exception:
+        return False
+    api: Any = _Api
+    original = api.__dict__.get("post_in_background")
+    if original is None or getattr(original, "_tfy_gated", False):
+        return original is not None
+
+    def post_in_background(self: Any, route: str, payload: dict[str, Any]) -> None:
+        if os.environ.get("AGNO_TELEMETRY", "").strip().lower() == "false":
+            return None
+        return original(self, route, payload)  # type: ignore[no-any-return]
+
+    post_in_background._tfy_gated = True  # type: ignore[attr-defined]
+    post_in_background.__doc__ = original.__doc__
+    api.post_in_background = post_in_background
+    return True
