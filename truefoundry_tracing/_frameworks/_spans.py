@@ -70,6 +70,8 @@ class Entity:
         from opentelemetry import context as context_api
         from opentelemetry import trace
 
+        if FLAGS.before_span is not None:  # deferred instrumentations load outside the span
+            FLAGS.before_span()
         parent = context_api.get_current()
         if kind == "tool":
             attrs = tool_attributes(name, {} if inputs is _UNSET else inputs)
