@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from ._enrich import from_context
 from ._frameworks import _dedupe
-from ._otel_compat import set_resource
+from ._otel_compat import context_var, set_resource, slim_finished
 from ._processors import abandon, bounded, closing, exporters_of, retire, stuck
 from ._redact import Redactor, redact_span
 
@@ -129,11 +129,15 @@ class RootProcessor(SpanProcessor):
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._p = pipeline
+        var = context_var(context_api)  # the current context, without two calls around it
+        self._current: Callable[[], context_api.Context] = (
+            context_api.get_current if var is None else var.get
+        )
 
     def on_start(self, span: Span, parent_context: context_api.Context | None = None) -> None:
         p = self._p
         config = p.config
-        from_context(span, context_api.get_current())
+        from_context(span, self._current())
         if config.resource is not None and p.owns_provider:
             set_resource(span, config.resource)  # a new app_name applies to spans started now
         if _dedupe.state.active:
@@ -147,8 +151,12 @@ class RootProcessor(SpanProcessor):
             return  # a second record of a call another span records (see _frameworks)
         config = p.config
         try:
+            # Lighter while it waits in an export queue (a collector down fills that queue).
+            plain = slim_finished(span)
             if config.redactor is not None:
-                redact_span(span, config.redactor, drop_content=not config.trace_content)
+                redact_span(
+                    span, config.redactor, drop_content=not config.trace_content, attributes=plain
+                )
         except Exception:
             logger.debug("truefoundry_tracing: redaction failed", exc_info=True)
         for capture in p.captures:
