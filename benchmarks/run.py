@@ -444,29 +444,6 @@ def bench_throughput(plan: Plan) -> list[Row]:
     ]
 
 
-def bench_memory(plan: Plan) -> list[Row]:
-    every = max(1, min(10_000, plan.memory_spans // 10))
-    r = worker("memory", url=refused_url(), spans=plan.memory_spans, sample_every=every)
-    growth = (r["peak"] - r["start"]) / 2**20
-    return [
-        Row(
-            f"memory growth while {plan.memory_spans:,} spans are produced, collector down",
-            growth,
-            None,
-            "MB",
-            "<= 50 MB",
-            growth <= 50,
-            "One process; spans with six small attributes started and ended on the global "
-            "tracer after `init()` (root processor, redaction, default batch processor, OTLP "
-            "exporter to a closed loopback port), after 20,000 warm-up spans; resident set "
-            f"size (RSS, /proc/self/statm) sampled every {every:,} spans; peak minus start "
-            f"({r['start'] / 2**20:.1f} MB); one run, {r['seconds']:.1f} s. The exporter "
-            f"reported {r['dropped']:,} spans dropped (the queue and the retry buffer are "
-            f"bounded) and {r['pending']:,} kept for retry.",
-        )
-    ]
-
-
 def bench_shutdown(plan: Plan) -> list[Row]:
     with Receiver() as hanging:
         hanging.ask("hang")
@@ -498,7 +475,6 @@ BENCHES: dict[str, Callable[[Plan], list[Row]]] = {
     "decorators": bench_decorators,
     "app_thread": bench_app_thread,
     "throughput": bench_throughput,
-    "memory": bench_memory,
     "shutdown": bench_shutdown,
 }
 from .delivery import BENCHES as _DELIVERY  # noqa: E402  (it imports names defined above)
@@ -633,9 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite works")
-    parser.add_argument(
-        "--only", default="", help=f"comma-separated subset of: {', '.join(ALL)}"
-    )
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(ALL)}")
     parser.add_argument(
         "--output",
         type=Path,
