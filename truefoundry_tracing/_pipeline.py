@@ -63,6 +63,24 @@ class PipelineConfig:
     resource: Resource | None = None
     sample_rate: float = 1.0
     enabled: bool = True
+    # The delegates whose on_start does something (a batch processor's does nothing): the
+    # root processor calls only these as each span starts.
+    starters: tuple[SpanProcessor, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starters = tuple(d for d in self.delegates if _starts(d))
+        object.__setattr__(self, "starters", starters)
+
+
+def _starts(processor: SpanProcessor) -> bool:
+    """False when ``processor.on_start`` compiles to what a body of ``pass`` does (as
+    OpenTelemetry's batch and simple processors' do): calling it would only cost time."""
+    code = getattr(getattr(type(processor), "on_start", None), "__code__", None)
+    return code is None or code.co_code != _pass.__code__.co_code
+
+
+def _pass(self: Any, span: Any, parent_context: Any = None) -> None:
+    pass
 
 
 class SwitchSampler(Sampler):
@@ -142,7 +160,7 @@ class RootProcessor(SpanProcessor):
             set_resource(span, config.resource)  # a new app_name applies to spans started now
         if _dedupe.state.active:
             _dedupe.on_start(span)
-        for d in config.delegates:
+        for d in config.starters:
             d.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
