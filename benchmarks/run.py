@@ -332,10 +332,12 @@ def bench_init_bare(plan: Plan) -> list[Row]:
 
 def bench_decorators(plan: Plan) -> list[Row]:
     rows = []
-    for shape, what in (
-        ("sync", "synchronous function"),
-        ("async", "async function"),
-        ("generator", "generator (3 items)"),
+    # Issue 18: sync and async within 5% of raw OpenTelemetry; a generator also switches the
+    # context at each step (see its method), which raw spans do not.
+    for shape, what, limit in (
+        ("sync", "synchronous function", 1.05),
+        ("async", "async function", 1.05),
+        ("generator", "generator (3 items)", 1.3),
     ):
         r = worker(
             "decorators", shape=shape, calls=plan.calls, rounds=plan.rounds, warmup=plan.warmup
@@ -348,8 +350,8 @@ def bench_decorators(plan: Plan) -> list[Row]:
                 o,
                 a,
                 "µs",
-                "<= 1.3x",
-                ratio <= 1.3,
+                f"<= {limit:g}x",
+                ratio <= limit,
                 f"One process; {plan.rounds} rounds of {plan.calls} calls per side after "
                 f"{plan.warmup} warm-up rounds, sides alternating; median time per call; "
                 "the ratio is the median of the per-round ratios (ours / the round of raw "

@@ -19,6 +19,7 @@ __all__ = ["CONTENT_KEYS", "MARKER", "Redactor", "is_content_key", "redact_span"
 MARKER = "[REDACTED]"
 _JOIN = "\x00"
 _SCALARS = frozenset({int, float, bool})
+_PLAIN = _SCALARS | {str}
 # Short values recur on every span (kinds, names, paths, models): remember the clean ones.
 _CLEAN_CACHE_SIZE = 1024
 _CLEAN_CACHE_MAX_LEN = 256
@@ -230,7 +231,11 @@ class Redactor:
         if self._hook is not None or not self._joinable:
             return False
         texts = [v for v in values if type(v) is str]
-        if len(texts) != len(values) and not _scalars_or_texts(values, texts):
+        if (
+            len(texts) != len(values)
+            and not _PLAIN.issuperset(map(type, values))  # numbers and bools: nothing to add
+            and not _scalars_or_texts(values, texts)
+        ):
             return False
         return not self._may_hold_secret(_JOIN.join(texts))
 
