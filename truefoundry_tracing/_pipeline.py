@@ -151,13 +151,27 @@ class RootProcessor(SpanProcessor):
         self._current: Callable[[], context_api.Context] = (
             context_api.get_current if var is None else var.get
         )
+        self._config: PipelineConfig | None = None
+        self._resource: Resource | None = None  # set on each span: the config's, if new
+
+    def _retag(self, config: PipelineConfig) -> Resource | None:
+        """The resource spans must be given: a re-``init()``'s new app_name, else None."""
+        self._config = config
+        p = self._p
+        provider = p.provider
+        resource = config.resource
+        if resource is None or not p.owns_provider or provider is None:
+            return None
+        return None if resource is provider.resource else resource
 
     def on_start(self, span: Span, parent_context: context_api.Context | None = None) -> None:
         p = self._p
         config = p.config
         from_context(span, self._current())
-        if config.resource is not None and p.owns_provider:
-            set_resource(span, config.resource)  # a new app_name applies to spans started now
+        if config is not self._config:
+            self._resource = self._retag(config)
+        if self._resource is not None:
+            set_resource(span, self._resource)  # a new app_name applies to spans started now
         if _dedupe.state.active:
             _dedupe.on_start(span)
         for d in config.starters:

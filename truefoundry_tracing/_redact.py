@@ -237,12 +237,25 @@ class Redactor:
             and not _scalars_or_texts(values, texts)
         ):
             return False
-        return not self._may_hold_secret(_JOIN.join(texts))
+        joined = _JOIN.join(texts)
+        if not joined.isascii():
+            return False
+        lowered = joined.lower()
+        if self._builtin and _builtin_token(lowered):
+            return False
+        for token in self._extra:  # noqa: SIM110  (any() over a generator costs twice this)
+            if token in lowered:
+                return False
+        return True
 
     def attributes(self, attrs: Mapping[str, Any], *, drop_content: bool) -> dict[str, Any] | None:
         """Redacted copy of ``attrs``, or None when nothing needed to change."""
         if not drop_content and self.all_clean(attrs.values()):
             return None
+        return self._each(attrs, drop_content)
+
+    def _each(self, attrs: Mapping[str, Any], drop_content: bool) -> dict[str, Any] | None:
+        """:meth:`attributes` value by value, without the screen."""
         out: dict[str, Any] | None = None
         plain = self._hook is None  # without a hook a value only changes when it holds a secret
         clean = self._clean if plain else ()
@@ -321,8 +334,8 @@ def redact_span(
     ``attributes`` is the span's attribute mapping when the caller has it at hand.
     """
     plain = plain_attributes(span) if attributes is None else attributes
-    if plain:
-        new = redactor.attributes(plain, drop_content=drop_content)
+    if plain and (drop_content or not redactor.all_clean(plain.values())):
+        new = redactor._each(plain, drop_content)
         if new is not None:
             replace_attributes(span, new)
     events = span.events
