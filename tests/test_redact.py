@@ -440,3 +440,14 @@ def test_a_span_screened_at_once_is_redacted_as_value_by_value(attrs: dict[str, 
         assert (attrs if out is None else out) == expected
         if out is None:
             assert redactor.all_clean(attrs.values()) or expected == attrs
+
+
+def test_a_value_of_a_str_subclass_is_still_screened() -> None:
+    class Text(str):
+        pass
+
+    redactor = Redactor()
+    out = redactor.attributes(
+        {"a": "task", "k": Text("Bearer abcdefghijklmnop")}, drop_content=False
+    )
+    assert out == {"a": "task", "k": MARKER}

@@ -20,6 +20,7 @@ MARKER = "[REDACTED]"
 _JOIN = "\x00"
 _SCALARS = frozenset({int, float, bool})
 _PLAIN = _SCALARS | {str}
+_TEXT = frozenset({str})
 # Short values recur on every span (kinds, names, paths, models): remember the clean ones.
 _CLEAN_CACHE_SIZE = 1024
 _CLEAN_CACHE_MAX_LEN = 256
@@ -230,14 +231,13 @@ class Redactor:
         """
         if self._hook is not None or not self._joinable:
             return False
-        texts = [v for v in values if type(v) is str]
-        if (
-            len(texts) != len(values)
-            and not _PLAIN.issuperset(map(type, values))  # numbers and bools: nothing to add
-            and not _scalars_or_texts(values, texts)
-        ):
-            return False
-        joined = _JOIN.join(texts)
+        if _TEXT.issuperset(map(type, values)):  # strings only: most decorated calls
+            joined = _JOIN.join(values)
+        else:
+            texts = [v for v in values if type(v) is str]
+            if not _PLAIN.issuperset(map(type, values)) and not _scalars_or_texts(values, texts):
+                return False
+            joined = _JOIN.join(texts)
         if not joined.isascii():
             return False
         lowered = joined.lower()
