@@ -42,7 +42,12 @@ def test_cells_say_pass_the_pinned_gaps_the_skip_reason_or_fails() -> None:
             "env": "fw-more-038",
             "traceloop": "0.38.12",
             "modules": {
-                "test_agno": _entry(passed=0, skipped=["agno: unavailable (no instrumentation)"]),
+                "test_agno": _entry(passed=0, skipped=["not traced: agno is unavailable"]),
+                "test_openai_agents": _entry(
+                    framework="OpenAI Agents SDK",
+                    version="0.24.0",
+                    skipped=["not traced: openai_agents is unavailable", "0.62 only"],
+                ),
                 "test_ag2": _entry(framework="AG2", version="1.2.1", gaps=["no tool result"]),
                 "test_dspy": _entry(framework="DSPy", version="3.4.1", failed=2),
             },
@@ -51,9 +56,10 @@ def test_cells_say_pass_the_pinned_gaps_the_skip_reason_or_fails() -> None:
     rows = compat_table.table(results).splitlines()[2:]
     assert rows == [
         "| AG2 | 1.2.1 | not tested | gaps: no tool result (`fw-more-038`) |",
-        "| Agno | 3.1.10 | pass (`fw-more`) | not traced: agno: unavailable (no instrumentation) "
-        "(`fw-more-038`) |",
+        "| Agno | 3.1.10 | pass (`fw-more`) | not traced: agno is unavailable (`fw-more-038`) |",
         "| DSPy | 3.4.1 | not tested | **fails** (2 tests in `fw-more-038`) (`fw-more-038`) |",
+        "| OpenAI Agents SDK | 0.24.0 | not tested | gaps: not traced: openai_agents is "
+        "unavailable (`fw-more-038`) |",
     ]
 
 

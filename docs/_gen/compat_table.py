@@ -5,7 +5,8 @@
 This script turns those files into the table between the GENERATED markers: one row per
 framework and version, one column per traceloop-sdk line, each cell ``pass``, ``gaps:`` with
 the gaps the tests pin on that line (``known_gap``), why every test skipped, or ``fails``.
-Tests skipped while others pass (e.g. a test of the other line) do not change a cell.
+Tests skipped while others pass (e.g. a test of the other line) do not change a cell, except
+those skipped because the framework is not traced on that line (``require_instrumented``).
 
     python docs/_gen/compat_table.py DIR            # rewrite the table
     python docs/_gen/compat_table.py --check DIR    # exit 1 when the page is stale
@@ -28,15 +29,22 @@ BEGIN = (
 )
 END = "<!-- END GENERATED -->"
 LINES = ("0.62.4", "0.38.12")  # columns, newest first
+# tests/frameworks/_support.py's require_instrumented skips with this prefix where the
+# framework's instrumentation cannot work on a line; such a skip is a gap of that line
+NOT_TRACED = "not traced: "
 
 
 def _cell(entry: dict[str, Any], env: str) -> str:
     if entry["failed"]:
         return f"**fails** ({entry['failed']} tests in `{env}`)"
     if not entry["passed"]:
-        skipped = "; ".join(r.replace("|", "\\|") for r in entry["skipped"] if r)
+        skipped = "; ".join(
+            r.removeprefix(NOT_TRACED).replace("|", "\\|") for r in sorted(entry["skipped"]) if r
+        )
         return f"not traced: {skipped}" if skipped else "not tested"
-    gaps = [g.replace("|", "\\|") for g in entry["gaps"]]
+    not_traced = [r for r in entry["skipped"] if r.startswith(NOT_TRACED)]
+    # sorted: the order tests finish in (xdist) must not change the page
+    gaps = [g.replace("|", "\\|") for g in sorted({*entry["gaps"], *not_traced})]
     return "gaps: " + "; ".join(gaps) if gaps else "pass"
 
 

@@ -180,7 +180,7 @@ def test_a_stream_the_api_refuses_is_an_error_span(
 
 
 def test_traceloop_0_38_does_not_trace_google_genai_and_says_so(
-    tfy_spans: CapturedSpans, gemini: FakeGeminiServer, known_gap: Callable[[str], None]
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
 ) -> None:
     if not TL_038:
         pytest.skip("traceloop-sdk 0.38.12 only: its instrumentation is for google-generativeai")
@@ -198,10 +198,6 @@ def test_traceloop_0_38_does_not_trace_google_genai_and_says_so(
     gc = client(gemini)
     gc.models.generate_content(model=MODEL, contents="Capital of France?")
     assert len(tfy_spans.llm_spans()) == 0  # pinned: a change here is noticed
-    known_gap(
-        "not traced: traceloop 0.38's instrumentation wraps only the old google-generativeai "
-        "SDK; reported by init() and doctor with the fix (traceloop-sdk 0.45.6 or newer)"
-    )
 
 
 def test_example_runs_offline_and_prints_its_trace(
