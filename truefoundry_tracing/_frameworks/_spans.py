@@ -4,7 +4,8 @@ One way for every instrumentation of ours (smolagents, DSPy, AutoGen, AG2) to re
 entity span: :meth:`Entity.start` opens it, :func:`call` / :func:`acall` / :func:`stream` /
 :func:`astream` run a sync call, a coroutine, a generator or an async generator inside it and
 end it (with the error and an ``ERROR`` status when the call fails), :func:`report` says once
-that our code failed.
+that our code failed. :func:`tool_attributes` and :func:`record_output` are a tool span's
+attributes for the instrumentations that open their spans themselves (CrewAI, MCP).
 
 An agent, step or tool span carries what this library's decorators write
 (``traceloop.span.kind``, ``traceloop.entity.name``, ``traceloop.workflow.name``,
@@ -25,9 +26,18 @@ from typing import Any
 from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
-from ._tool_span import tool_attributes
 
-__all__ = ["NO_OUTPUT", "Entity", "acall", "astream", "call", "report", "stream"]
+__all__ = [
+    "NO_OUTPUT",
+    "Entity",
+    "acall",
+    "astream",
+    "call",
+    "record_output",
+    "report",
+    "stream",
+    "tool_attributes",
+]
 
 _KIND = "traceloop.span.kind"
 _NAME = "traceloop.entity.name"
@@ -54,6 +64,30 @@ def report(framework: str, exc: BaseException) -> None:
         f"{framework} instrumentation off, and report it with your truefoundry-tracing and "
         f"{framework} versions."
     )
+
+
+def tool_attributes(name: str, arguments: Any) -> dict[str, Any]:
+    """The attributes to start the span of one run of tool ``name`` with.
+
+    Example:
+        >>> tool_attributes("get_weather", {"city": "Paris"})["traceloop.entity.input"]
+        '{"city": "Paris"}'
+    """
+    attributes: dict[str, Any] = {
+        "traceloop.span.kind": "tool",
+        "traceloop.entity.name": name,
+        "gen_ai.tool.name": name,
+        "gen_ai.operation.name": "execute_tool",
+    }
+    if FLAGS.trace_content:
+        attributes["traceloop.entity.input"] = clip(to_json(arguments))
+    return attributes
+
+
+def record_output(span: Any, value: Any) -> None:
+    """Put a tool's result on its span (nothing when content capture is off or no span)."""
+    if span is not None and FLAGS.trace_content:
+        span.set_attribute("traceloop.entity.output", clip(to_json(value)))
 
 
 class Entity:
