@@ -303,8 +303,11 @@ WHY_NOT = {
         "work (issue 18) gives the exit one deadline"
     ),
     "memory": (
-        "with the collector down the retry buffer keeps up to 2,048 spans for when it comes "
-        "back (bounded, flat once full), where the peers drop them"
+        "with the collector down this library keeps spans for when it comes back, where the "
+        "peers drop them: the export queue holds up to 2,048 finished spans (about 0.8 KB "
+        "each, measured with tracemalloc) and the retry buffer up to 2,048 encoded ones (a "
+        "few hundred bytes each, at most 2 MB); both are bounded, so the growth is flat once "
+        "they are full"
     ),
     "startup": (
         "this library loads OpenTelemetry's SDK and exporter inside `init()`; see the bare "

@@ -332,10 +332,12 @@ def bench_init_bare(plan: Plan) -> list[Row]:
 
 def bench_decorators(plan: Plan) -> list[Row]:
     rows = []
-    for shape, what in (
-        ("sync", "synchronous function"),
-        ("async", "async function"),
-        ("generator", "generator (3 items)"),
+    # Issue 18: sync and async within 5% of raw OpenTelemetry; a generator also switches the
+    # context at each step (see its method), which raw spans do not.
+    for shape, what, limit in (
+        ("sync", "synchronous function", 1.05),
+        ("async", "async function", 1.05),
+        ("generator", "generator (3 items)", 1.3),
     ):
         r = worker(
             "decorators", shape=shape, calls=plan.calls, rounds=plan.rounds, warmup=plan.warmup
@@ -348,8 +350,8 @@ def bench_decorators(plan: Plan) -> list[Row]:
                 o,
                 a,
                 "µs",
-                "<= 1.3x",
-                ratio <= 1.3,
+                f"<= {limit:g}x",
+                ratio <= limit,
                 f"One process; {plan.rounds} rounds of {plan.calls} calls per side after "
                 f"{plan.warmup} warm-up rounds, sides alternating; median time per call; "
                 "the ratio is the median of the per-round ratios (ours / the round of raw "
@@ -444,29 +446,6 @@ def bench_throughput(plan: Plan) -> list[Row]:
     ]
 
 
-def bench_memory(plan: Plan) -> list[Row]:
-    every = max(1, min(10_000, plan.memory_spans // 10))
-    r = worker("memory", url=refused_url(), spans=plan.memory_spans, sample_every=every)
-    growth = (r["peak"] - r["start"]) / 2**20
-    return [
-        Row(
-            f"memory growth while {plan.memory_spans:,} spans are produced, collector down",
-            growth,
-            None,
-            "MB",
-            "<= 50 MB",
-            growth <= 50,
-            "One process; spans with six small attributes started and ended on the global "
-            "tracer after `init()` (root processor, redaction, default batch processor, OTLP "
-            "exporter to a closed loopback port), after 20,000 warm-up spans; resident set "
-            f"size (RSS, /proc/self/statm) sampled every {every:,} spans; peak minus start "
-            f"({r['start'] / 2**20:.1f} MB); one run, {r['seconds']:.1f} s. The exporter "
-            f"reported {r['dropped']:,} spans dropped (the queue and the retry buffer are "
-            f"bounded) and {r['pending']:,} kept for retry.",
-        )
-    ]
-
-
 def bench_shutdown(plan: Plan) -> list[Row]:
     with Receiver() as hanging:
         hanging.ask("hang")
@@ -498,7 +477,6 @@ BENCHES: dict[str, Callable[[Plan], list[Row]]] = {
     "decorators": bench_decorators,
     "app_thread": bench_app_thread,
     "throughput": bench_throughput,
-    "memory": bench_memory,
     "shutdown": bench_shutdown,
 }
 from .delivery import BENCHES as _DELIVERY  # noqa: E402  (it imports names defined above)
@@ -633,9 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite works")
-    parser.add_argument(
-        "--only", default="", help=f"comma-separated subset of: {', '.join(ALL)}"
-    )
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(ALL)}")
     parser.add_argument(
         "--output",
         type=Path,

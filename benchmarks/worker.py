@@ -379,34 +379,6 @@ def throughput(side: str, url: str, spans: int, burst: int) -> dict[str, Any]:
     return {"seconds": elapsed, "spans": spans + burst, "dropped": dropped()}
 
 
-def memory(url: str, spans: int, sample_every: int) -> dict[str, Any]:
-    """RSS growth while ``spans`` spans go through the pipeline with the collector refusing."""
-    from opentelemetry import trace
-
-    import truefoundry_tracing as tt
-
-    st = tt.init(app_name="bench", endpoint=url, console=False, instruments=())
-    tracer = trace.get_tracer_provider().get_tracer("bench")
-    _produce(tracer, 20_000)  # warm-up: fill the queue and the retry buffer once
-    gc.collect()
-    start = rss_bytes()
-    peak = start
-    t0 = time.perf_counter()
-    for _ in range(spans // sample_every):
-        _produce(tracer, sample_every)
-        peak = max(peak, rss_bytes())
-    gc.collect()
-    end = rss_bytes()
-    return {
-        "start": start,
-        "peak": max(peak, end),
-        "end": end,
-        "seconds": time.perf_counter() - t0,
-        "dropped": st.dropped,
-        "pending": st.pending,
-    }
-
-
 def shutdown(url: str, limit: float | None) -> dict[str, Any]:
     """Seconds ``shutdown()`` takes while the collector holds every request unanswered."""
     import truefoundry_tracing as tt
@@ -435,7 +407,6 @@ WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
     "decorators": decorators,
     "app_thread": app_thread,
     "throughput": throughput,
-    "memory": memory,
     "shutdown": shutdown,
 }
 

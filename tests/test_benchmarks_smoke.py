@@ -29,10 +29,9 @@ FIGURES = [
     "while the collector refuses",
     "while the collector hangs",
     "spans exported per second",
-    "memory growth",
     "`shutdown()` with the collector hanging",
     "short script's exit, collector refused",
-    "memory with the collector down",
+    "memory growth with the collector down",
     "load test:",
 ]
 

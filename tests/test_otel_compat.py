@@ -105,3 +105,34 @@ def test_the_queue_full_logger_is_the_batch_processors() -> None:
 
     assert _shared_internal._logger.name == compat.QUEUE_FULL_LOGGER
     assert logging.getLogger(compat.QUEUE_FULL_LOGGER) is _shared_internal._logger
+
+
+def test_slim_finished_keeps_what_a_finished_span_reads(provider: TracerProvider) -> None:
+    span = provider.get_tracer("t").start_span("s", attributes={"a": 1, "b": ("x", "y")})
+    span.end()
+    before = span.to_json()
+    plain = compat.slim_finished(span)
+    assert plain == {"a": 1, "b": ("x", "y")} and type(plain) is dict
+    assert span.to_json() == before
+    assert dict(span.attributes) == plain and span.events == () and span.links == ()
+    assert (span.dropped_attributes, span.dropped_events, span.dropped_links) == (0, 0, 0)
+
+
+def test_slim_finished_leaves_what_holds_something_or_counted_drops() -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    limited = TracerProvider(span_limits=SpanLimits(max_attributes=1))
+    span = limited.get_tracer("t").start_span("s", attributes={"a": 1, "b": 2})
+    span.add_event("e")
+    span.end()
+    compat.slim_finished(span)
+    assert span.dropped_attributes == 1  # the count lives on OpenTelemetry's container
+    assert [e.name for e in span.events] == ["e"]
+
+
+def test_plain_attributes_is_live_while_a_span_runs(provider: TracerProvider) -> None:
+    span = provider.get_tracer("t").start_span("s", attributes={"a": 1})
+    plain = compat.plain_attributes(span)
+    span.set_attribute("b", 2)
+    assert plain == {"a": 1, "b": 2}
+    span.end()

@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 
 import truefoundry_tracing as tt
 from truefoundry_tracing import task, workflow
-from truefoundry_tracing._redact import MARKER, Redactor
+from truefoundry_tracing._redact import (
+    _BUILTIN_TOKENS,
+    _HEADER_TOKENS,
+    MARKER,
+    Redactor,
+    _builtin_token,
+)
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer, OTLPReceiver
 
 CANARY_KEY = "tfy-canary-key-5b8e0c7d9a1f"
@@ -319,6 +325,7 @@ _PIECES = [
 ]
 _HEADERS = ["authorization", "x-api-key", "apikey", "cookie", "set-cookie", "x-auth-token"]
 _HEADERS += ["access_token", "password", "proxy-authorization", "x-tfy-api-key", "api-key"]
+_HEADERS += ["secret", "subscription-key", "auth-token", "token"]
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _case = st.sampled_from([str.lower, str.upper, str.title])
 header_values = st.builds(
@@ -383,3 +390,64 @@ def test_the_clean_cache_stays_bounded() -> None:
     for i in range(5000):
         redactor.value("k", f"value {i} \u00e9")  # non-ASCII: goes through the full scan
     assert len(redactor._clean) <= 1024
+
+
+@pytest.mark.parametrize(
+    "text", ['{"secret": "hunter22"}', "{'Subscription-Key': 'abcdef'}", 'x-auth-token="abc"']
+)
+def test_every_header_name_of_the_pattern_passes_the_screen(text: str) -> None:
+    redactor = Redactor()
+    assert redactor.value("k", text) == redactor._scrub(text) != text
+    assert redactor.attributes({"k": text}, drop_content=False) == {"k": redactor._scrub(text)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("abceghijkloprstuxyz_-. AKIBXZ"), max_size=40))
+def test_the_grouped_token_test_matches_testing_each_token(text: str) -> None:
+    lowered = text.lower()
+    assert _builtin_token(lowered) == any(t in lowered for t in _BUILTIN_TOKENS + _HEADER_TOKENS)
+
+
+attribute_values = st.one_of(
+    texts,
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.lists(st.one_of(texts, st.integers()), max_size=3).map(tuple),
+    st.lists(texts, max_size=2),  # not what OpenTelemetry stores, but it must not slip through
+)
+
+
+def _value_by_value(redactor: Redactor, attrs: dict[str, Any]) -> dict[str, Any]:
+    """What redaction makes of each value on its own, through the full scan."""
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if isinstance(value, str):
+            value = redactor._scrub(value)
+        elif isinstance(value, (tuple, list)):
+            value = tuple(redactor._scrub(v) if isinstance(v, str) else v for v in value)
+        out[key] = value
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c", "d", "e"]), attribute_values, max_size=5))
+def test_a_span_screened_at_once_is_redacted_as_value_by_value(attrs: dict[str, Any]) -> None:
+    redactor = Redactor(secrets=[FAST_SECRET])
+    expected = _value_by_value(redactor, attrs)
+    for _ in range(2):  # the second time the clean-value cache is warm
+        out = redactor.attributes(attrs, drop_content=False)
+        assert (attrs if out is None else out) == expected
+        if out is None:
+            assert redactor.all_clean(attrs.values()) or expected == attrs
+
+
+def test_a_value_of_a_str_subclass_is_still_screened() -> None:
+    class Text(str):
+        pass
+
+    redactor = Redactor()
+    out = redactor.attributes(
+        {"a": "task", "k": Text("Bearer abcdefghijklmnop")}, drop_content=False
+    )
+    assert out == {"a": "task", "k": MARKER}

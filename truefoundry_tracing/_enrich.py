@@ -16,7 +16,7 @@ import functools
 from typing import Any
 
 from ._context import AGENT_KEY, ASSOCIATION_KEY, CONVERSATION_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
-from ._otel_compat import own_attributes
+from ._otel_compat import own_attributes, plain_attributes
 from ._state import STATE, StartHook
 
 __all__ = ["from_context", "register_start_hook"]
@@ -41,24 +41,27 @@ _LLM_MARKERS = ("llm.request.type", "gen_ai.operation.name")
 
 def from_context(span: Any, ctx: Any) -> None:
     """Write what the context ``ctx`` carries on ``span``, which is starting now."""
-    own: Any = own_attributes(span)  # our decorators set their own workflow name and path
-    workflow = ctx.get(WORKFLOW_KEY)
-    if workflow is not None and _ATTR_WORKFLOW not in own:
-        span.set_attribute(_ATTR_WORKFLOW, workflow)
-    path = ctx.get(ENTITY_PATH_KEY)
-    if path is not None and _ATTR_PATH not in own:
-        span.set_attribute(_ATTR_PATH, path)
-    agent = ctx.get(AGENT_KEY)
-    if agent is not None and _ATTR_AGENT not in own:
-        span.set_attribute(_ATTR_AGENT, agent)
-    conversation = ctx.get(CONVERSATION_KEY)
+    get = ctx.get
+    workflow = get(WORKFLOW_KEY)
+    path = get(ENTITY_PATH_KEY)
+    agent = get(AGENT_KEY)
+    if workflow is not None or path is not None or agent is not None:
+        # our decorators set their own workflow name and path: read the live attributes
+        own: Any = plain_attributes(span)
+        if workflow is not None and _ATTR_WORKFLOW not in own:
+            span.set_attribute(_ATTR_WORKFLOW, workflow)
+        if path is not None and _ATTR_PATH not in own:
+            span.set_attribute(_ATTR_PATH, path)
+        if agent is not None and _ATTR_AGENT not in own:
+            span.set_attribute(_ATTR_AGENT, agent)
+    conversation = get(CONVERSATION_KEY)
     if conversation is not None:
         span.set_attribute(_ATTR_CONVERSATION, str(conversation))
-    assoc: Any = ctx.get(ASSOCIATION_KEY)
+    assoc: Any = get(ASSOCIATION_KEY)
     if assoc and isinstance(assoc, dict):
         for key, value in assoc.items():
             span.set_attribute(_ATTR_ASSOC + key, value)
-    if ctx.get(_PROMPT_MARKER) is not None:
+    if get(_PROMPT_MARKER) is not None:
         _record_prompt(span, ctx)
     for hook in STATE.start_hooks:
         hook(span, ctx)

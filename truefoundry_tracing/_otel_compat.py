@@ -23,6 +23,7 @@ __all__ = [
     "replace_parent",
     "replace_status",
     "set_resource",
+    "slim_finished",
 ]
 
 #: The logger OpenTelemetry's batch processor warns "Queue full, dropping Span." through.
@@ -35,7 +36,8 @@ def own_attributes(span: Any) -> Any:
 
 
 def plain_attributes(span: Any) -> Any:
-    """A finished span's attributes as the plain dict inside ``BoundedAttributes``.
+    """A span's attributes as the plain dict inside ``BoundedAttributes`` (live while the span
+    runs: later ``set_attribute`` calls show in it).
 
     Iterating the public read-only view costs more than the redaction done with it.
     """
@@ -46,6 +48,30 @@ def plain_attributes(span: Any) -> Any:
 def replace_attributes(span: Any, attributes: dict[str, Any]) -> None:
     """Give a finished span new attributes (the public setter refuses once it has ended)."""
     span._attributes = attributes
+
+
+def slim_finished(span: Any) -> Any:
+    """Let a finished span drop the empty containers it was born with; return its attributes.
+
+    Every span starts with an events list and a links list (a ``deque`` and a lock each, about
+    1.5 KB together when empty) and keeps its attributes in a ``BoundedAttributes`` (a lock
+    and a counter around a dict). Once it has ended none of them can change, so empty lists
+    become empty tuples and the attributes the plain dict inside: a span waiting in an export
+    queue weighs about 0.8 KB instead of 2.9 KB. Kept as they are when OpenTelemetry counted
+    something dropped there (``dropped_events`` and the like read those counts). Returns the
+    attributes as a plain mapping (see :func:`plain_attributes`).
+    """
+    events = span._events
+    if not getattr(events, "_dq", True) and not events.dropped:
+        span._events = ()
+    links = span._links
+    if not getattr(links, "_dq", True) and not links.dropped:
+        span._links = ()
+    attrs = span._attributes
+    plain = getattr(attrs, "_dict", attrs)
+    if plain is not attrs and not attrs.dropped:
+        span._attributes = plain
+    return plain
 
 
 def replace_events(span: Any, events: tuple[Any, ...]) -> None:

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from ._enrich import from_context
 from ._frameworks import _dedupe
-from ._otel_compat import set_resource
+from ._otel_compat import context_var, set_resource, slim_finished
 from ._processors import abandon, bounded, closing, exporters_of, retire, stuck
 from ._redact import Redactor, redact_span
 
@@ -63,6 +63,24 @@ class PipelineConfig:
     resource: Resource | None = None
     sample_rate: float = 1.0
     enabled: bool = True
+    # The delegates whose on_start does something (a batch processor's does nothing): the
+    # root processor calls only these as each span starts.
+    starters: tuple[SpanProcessor, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starters = tuple(d for d in self.delegates if _starts(d))
+        object.__setattr__(self, "starters", starters)
+
+
+def _starts(processor: SpanProcessor) -> bool:
+    """False when ``processor.on_start`` compiles to what a body of ``pass`` does (as
+    OpenTelemetry's batch and simple processors' do): calling it would only cost time."""
+    code = getattr(getattr(type(processor), "on_start", None), "__code__", None)
+    return code is None or code.co_code != _pass.__code__.co_code
+
+
+def _pass(self: Any, span: Any, parent_context: Any = None) -> None:
+    pass
 
 
 class SwitchSampler(Sampler):
@@ -129,16 +147,34 @@ class RootProcessor(SpanProcessor):
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._p = pipeline
+        var = context_var(context_api)  # the current context, without two calls around it
+        self._current: Callable[[], context_api.Context] = (
+            context_api.get_current if var is None else var.get
+        )
+        self._config: PipelineConfig | None = None
+        self._resource: Resource | None = None  # set on each span: the config's, if new
+
+    def _retag(self, config: PipelineConfig) -> Resource | None:
+        """The resource spans must be given: a re-``init()``'s new app_name, else None."""
+        self._config = config
+        p = self._p
+        provider = p.provider
+        resource = config.resource
+        if resource is None or not p.owns_provider or provider is None:
+            return None
+        return None if resource is provider.resource else resource
 
     def on_start(self, span: Span, parent_context: context_api.Context | None = None) -> None:
         p = self._p
         config = p.config
-        from_context(span, context_api.get_current())
-        if config.resource is not None and p.owns_provider:
-            set_resource(span, config.resource)  # a new app_name applies to spans started now
+        from_context(span, self._current())
+        if config is not self._config:
+            self._resource = self._retag(config)
+        if self._resource is not None:
+            set_resource(span, self._resource)  # a new app_name applies to spans started now
         if _dedupe.state.active:
             _dedupe.on_start(span)
-        for d in config.delegates:
+        for d in config.starters:
             d.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -147,8 +183,12 @@ class RootProcessor(SpanProcessor):
             return  # a second record of a call another span records (see _frameworks)
         config = p.config
         try:
+            # Lighter while it waits in an export queue (a collector down fills that queue).
+            plain = slim_finished(span)
             if config.redactor is not None:
-                redact_span(span, config.redactor, drop_content=not config.trace_content)
+                redact_span(
+                    span, config.redactor, drop_content=not config.trace_content, attributes=plain
+                )
         except Exception:
             logger.debug("truefoundry_tracing: redaction failed", exc_info=True)
         for capture in p.captures:
