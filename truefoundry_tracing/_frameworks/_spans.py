@@ -74,20 +74,20 @@ def tool_attributes(name: str, arguments: Any) -> dict[str, Any]:
         '{"city": "Paris"}'
     """
     attributes: dict[str, Any] = {
-        "traceloop.span.kind": "tool",
-        "traceloop.entity.name": name,
+        _KIND: "tool",
+        _NAME: name,
         "gen_ai.tool.name": name,
         "gen_ai.operation.name": "execute_tool",
     }
     if FLAGS.trace_content:
-        attributes["traceloop.entity.input"] = clip(to_json(arguments))
+        attributes[_INPUT] = clip(to_json(arguments))
     return attributes
 
 
 def record_output(span: Any, value: Any) -> None:
     """Put a tool's result on its span (nothing when content capture is off or no span)."""
     if span is not None and FLAGS.trace_content:
-        span.set_attribute("traceloop.entity.output", clip(to_json(value)))
+        span.set_attribute(_OUTPUT, clip(to_json(value)))
 
 
 class Entity:
