@@ -166,12 +166,12 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_app(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     require_instrumented("autogen")
-    from truefoundry_tracing._frameworks import _own_spans
+    from truefoundry_tracing._frameworks import _spans
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("broken on purpose")
 
-    monkeypatch.setattr(_own_spans.Entity, "start", broken)
+    monkeypatch.setattr(_spans.Entity, "start", broken)
     script(llm)
     ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
 

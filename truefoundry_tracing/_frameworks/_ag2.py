@@ -28,7 +28,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from ._own_spans import Entity, failed, traced
+from ._spans import Entity, acall, report
 
 __all__ = ["AG2Instrumentor"]
 
@@ -85,7 +85,7 @@ def _middleware_class(tracer: Any) -> type:
                 attrs = {**_SYSTEM, "gen_ai.operation.name": "invoke_agent"}
                 return Entity.start(tracer, "agent", self._agent, _request(event), attrs)
 
-            return await traced(_FRAMEWORK, make, lambda: call_next(event, context), _response)
+            return await acall(_FRAMEWORK, make, call_next, (event, context), {}, _response)
 
         async def on_tool_execution(self, call_next: Any, event: Any, context: Any) -> Any:
             def make() -> Entity:
@@ -96,8 +96,8 @@ def _middleware_class(tracer: Any) -> type:
                 }
                 return Entity.start(tracer, "tool", str(event.name), _arguments(event), attrs)
 
-            return await traced(
-                _FRAMEWORK, make, lambda: call_next(event, context), _tool_output, _tool_error
+            return await acall(
+                _FRAMEWORK, make, call_next, (event, context), {}, _tool_output, _tool_error
             )
 
     return TraceMiddleware
@@ -124,7 +124,7 @@ class AG2Instrumentor(BaseInstrumentor):  # type: ignore[misc]
                 ours = Middleware(middleware, agent=str(getattr(agent, "name", "agent")))
                 kwargs = {**kwargs, "middleware": (ours, *kwargs.get("middleware", ()))}
             except Exception as exc:
-                failed(_FRAMEWORK, exc)
+                report(_FRAMEWORK, exc)
             return wrapped(*args, **kwargs)
 
         wrap_function_wrapper(AgentRun, "__init__", init)

@@ -34,7 +34,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from .._state import warn_once
-from ._own_spans import Entity, failed, traced, traced_stream
+from ._spans import Entity, acall, astream, report
 
 __all__ = ["AutoGenInstrumentor"]
 
@@ -95,20 +95,20 @@ def _tool(tracer: Any, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
 def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
     def run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         make = _agent(tracer, instance, kwargs)
-        return traced(_FRAMEWORK, make, lambda: wrapped(*args, **kwargs), _answer)
+        return acall(_FRAMEWORK, make, wrapped, args, kwargs, _answer)
 
     def run_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         stream = wrapped(*args, **kwargs)
-        return traced_stream(_FRAMEWORK, _agent(tracer, instance, kwargs), stream, _answer)
+        return astream(_FRAMEWORK, _agent(tracer, instance, kwargs), stream, _answer)
 
     def run_json(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         make = lambda: _tool(tracer, instance, args, kwargs)  # noqa: E731
-        return traced(_FRAMEWORK, make, lambda: wrapped(*args, **kwargs))
+        return acall(_FRAMEWORK, make, wrapped, args, kwargs)
 
     def run_json_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         stream = wrapped(*args, **kwargs)
         make = lambda: _tool(tracer, instance, args, kwargs)  # noqa: E731
-        return traced_stream(_FRAMEWORK, make, stream, lambda last: last)
+        return astream(_FRAMEWORK, make, stream, lambda last: last)
 
     return {
         ("autogen_agentchat.agents", "BaseChatAgent.run"): run,
@@ -141,7 +141,7 @@ def _marking(inner: Any, name: Any) -> Iterator[Any]:
             span.set_attributes({"traceloop.span.kind": "agent", "traceloop.entity.name": name})
             span.update_name(f"{name}.agent")
         except Exception as exc:
-            failed(_FRAMEWORK, exc)
+            report(_FRAMEWORK, exc)
         yield span
 
 

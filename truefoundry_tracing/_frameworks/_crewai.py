@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._state import FLAGS, warn_once
-from ._tool_span import record_output, tool_attributes
+from ._spans import record_output, tool_attributes
 
 __all__ = ["apply"]
 

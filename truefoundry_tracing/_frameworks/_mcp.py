@@ -32,7 +32,7 @@ from opentelemetry.trace import Status, StatusCode, get_tracer
 
 from .._serialize import clip, to_json
 from .._state import FLAGS
-from ._tool_span import record_output, tool_attributes
+from ._spans import record_output, tool_attributes
 
 __all__ = ["McpInstrumentor"]
 

@@ -1,5 +1,12 @@
 """Spans of the framework instrumentations this library ships, in traceloop's conventions.
 
+One way for every instrumentation of ours (smolagents, DSPy, AutoGen, AG2) to record an
+entity span: :meth:`Entity.start` opens it, :func:`call` / :func:`acall` / :func:`stream` /
+:func:`astream` run a sync call, a coroutine, a generator or an async generator inside it and
+end it (with the error and an ``ERROR`` status when the call fails), :func:`report` says once
+that our code failed. :func:`tool_attributes` and :func:`record_output` are a tool span's
+attributes for the instrumentations that open their spans themselves (CrewAI, MCP).
+
 An agent, step or tool span carries what this library's decorators write
 (``traceloop.span.kind``, ``traceloop.entity.name``, ``traceloop.workflow.name``,
 ``traceloop.entity.path``, ``traceloop.entity.input`` / ``.output`` as bounded JSON) and sets
@@ -12,16 +19,25 @@ call goes on untraced; the wrapped code's own exceptions are recorded and re-rai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS, warn_once
-from ._tool_span import tool_attributes
 
-__all__ = ["NO_OUTPUT", "Entity", "acall", "call", "report", "stream"]
+__all__ = [
+    "NO_OUTPUT",
+    "Entity",
+    "acall",
+    "astream",
+    "call",
+    "record_output",
+    "report",
+    "stream",
+    "tool_attributes",
+]
 
 _KIND = "traceloop.span.kind"
 _NAME = "traceloop.entity.name"
@@ -30,21 +46,48 @@ _PATH = "traceloop.entity.path"
 _INPUT = "traceloop.entity.input"
 _OUTPUT = "traceloop.entity.output"
 _UNSET: Any = object()
+_OWN = "truefoundry_tracing.own_span"  # context key: the span an Entity started
 #: what an ``output`` function returns to record no output
 NO_OUTPUT: Any = _UNSET
 
 
 def report(framework: str, exc: BaseException) -> None:
-    """Say once that an instrumentation of ours failed; the app is not affected.
+    """Say once that an instrumentation of ours failed; the app's call is not affected.
 
     Example:
         >>> report("demo", ValueError("boom"))  # logs one warning, once per message
     """
     warn_once(
-        f"the {framework} instrumentation could not record a span ({type(exc).__name__}: "
-        f"{exc}); the app runs on, but that span is missing. Leave {framework!r} out of "
-        "instruments= (or TFY_TRACING_INSTRUMENTS) to turn this instrumentation off."
+        f"{framework}: recording a call failed ({type(exc).__name__}: {exc}); the app runs on, "
+        "but that span is missing or incomplete. Leave "
+        f"{framework.lower()!r} out of instruments= (or TFY_TRACING_INSTRUMENTS) to turn the "
+        f"{framework} instrumentation off, and report it with your truefoundry-tracing and "
+        f"{framework} versions."
     )
+
+
+def tool_attributes(name: str, arguments: Any) -> dict[str, Any]:
+    """The attributes to start the span of one run of tool ``name`` with.
+
+    Example:
+        >>> tool_attributes("get_weather", {"city": "Paris"})["traceloop.entity.input"]
+        '{"city": "Paris"}'
+    """
+    attributes: dict[str, Any] = {
+        _KIND: "tool",
+        _NAME: name,
+        "gen_ai.tool.name": name,
+        "gen_ai.operation.name": "execute_tool",
+    }
+    if FLAGS.trace_content:
+        attributes[_INPUT] = clip(to_json(arguments))
+    return attributes
+
+
+def record_output(span: Any, value: Any) -> None:
+    """Put a tool's result on its span (nothing when content capture is off or no span)."""
+    if span is not None and FLAGS.trace_content:
+        span.set_attribute(_OUTPUT, clip(to_json(value)))
 
 
 class Entity:
@@ -63,9 +106,17 @@ class Entity:
         self.context = context
 
     @classmethod
-    def start(cls, tracer: Any, kind: str, name: str, inputs: Any = _UNSET) -> Entity:
-        """Start a ``<name>.<kind>`` span under the current context. A tool's ``inputs`` are
-        its arguments, recorded as the library's other tool spans record them (``_tool_span``).
+    def start(
+        cls,
+        tracer: Any,
+        kind: str,
+        name: str,
+        inputs: Any = _UNSET,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Entity:
+        """Start a ``<name>.<kind>`` span under the current context, with ``attributes`` too.
+        A tool's ``inputs`` are its arguments, recorded as the library's other tool spans
+        record them (:func:`tool_attributes`).
         """
         from opentelemetry import context as context_api
         from opentelemetry import trace
@@ -87,13 +138,28 @@ class Entity:
         path = parent.get(ENTITY_PATH_KEY)
         if path is not None:
             attrs[_PATH] = path
+        attrs.update(attributes or {})
         span = tracer.start_span(f"{name}.{kind}", context=parent, attributes=attrs)
-        ctx = trace.set_span_in_context(span, parent)
+        ctx = context_api.set_value(_OWN, span, trace.set_span_in_context(span, parent))
         if kind == "agent":
             ctx = context_api.set_value(AGENT_KEY, name, ctx)
         elif kind in ("task", "tool"):
             ctx = context_api.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
         return cls(span, ctx)
+
+    @staticmethod
+    def current() -> Any:
+        """The current span when an :meth:`start` started it (its call is starting), else None.
+
+        Example:
+            >>> Entity.current() is None
+            True
+        """
+        from opentelemetry import context as context_api
+        from opentelemetry import trace
+
+        span = context_api.get_value(_OWN)
+        return span if span is not None and span is trace.get_current_span() else None
 
     @classmethod
     def client(cls, tracer: Any, name: str, attributes: dict[str, Any]) -> Entity:
@@ -111,16 +177,18 @@ class Entity:
         return cls(span, trace.set_span_in_context(span, parent))
 
     def finish(self, output: Any = _UNSET, error: BaseException | None = None) -> None:
-        """Record the output (or the error) and end the span."""
+        """Record the output (or the error) and end the span (ended even if recording fails)."""
         span = self.span
-        if error is not None:
-            from opentelemetry.trace import Status, StatusCode
+        try:
+            if error is not None:
+                from opentelemetry.trace import Status, StatusCode
 
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-        elif output is not _UNSET and FLAGS.trace_content and span.is_recording():
-            span.set_attribute(_OUTPUT, clip(to_json(output)))
-        span.end()
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            elif output is not _UNSET and FLAGS.trace_content and span.is_recording():
+                span.set_attribute(_OUTPUT, clip(to_json(output)))
+        finally:
+            span.end()
 
     def attach(self) -> Any:
         from opentelemetry import context as context_api
@@ -171,9 +239,11 @@ def call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     output: Callable[[Any], Any] = lambda result: result,
+    failure: Callable[[Any], BaseException | None] | None = None,
 ) -> Any:
     """``fn(*args, **kwargs)`` inside the span ``open_span()`` starts; ``output(result)`` is
-    recorded as its output.
+    recorded as its output, its exception as its error, and so is the exception
+    ``failure(result)`` finds in a result (a tool error the framework hands to the model).
 
     Example:
         >>> from opentelemetry import trace
@@ -186,7 +256,7 @@ def call(
         return fn(*args, **kwargs)
     with _inside(framework, entity):
         result = fn(*args, **kwargs)
-    _end(framework, entity, _recorded(framework, output, result), None)
+    _done(framework, entity, result, output, failure)
     return result
 
 
@@ -197,6 +267,7 @@ async def acall(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     output: Callable[[Any], Any] = lambda result: result,
+    failure: Callable[[Any], BaseException | None] | None = None,
 ) -> Any:
     """``await fn(*args, **kwargs)`` inside the span ``open_span()`` starts (see :func:`call`).
 
@@ -214,8 +285,24 @@ async def acall(
         return await fn(*args, **kwargs)
     with _inside(framework, entity):
         result = await fn(*args, **kwargs)
-    _end(framework, entity, _recorded(framework, output, result), None)
+    _done(framework, entity, result, output, failure)
     return result
+
+
+def _done(
+    framework: str,
+    entity: Entity,
+    result: Any,
+    output: Callable[[Any], Any],
+    failure: Callable[[Any], BaseException | None] | None,
+) -> None:
+    """End the span of a call that returned ``result``: with the error ``failure`` finds in
+    it, else with ``output(result)``."""
+    error = None if failure is None else _recorded(framework, failure, result)
+    if isinstance(error, BaseException):
+        _end(framework, entity, _UNSET, error)
+    else:
+        _end(framework, entity, _recorded(framework, output, result), None)
 
 
 def _recorded(framework: str, output: Callable[[Any], Any], result: Any) -> Any:
@@ -289,3 +376,69 @@ def _driven(
     finally:
         recorded = _UNSET if error is not None else _recorded(framework, output, last)
         _end(framework, entity, recorded, error)
+
+
+async def astream(
+    framework: str,
+    open_span: Callable[[], Entity],
+    agen: AsyncIterator[Any],
+    output: Callable[[Any], Any],
+) -> AsyncIterator[Any]:
+    """Yield what ``agen`` yields, each step run inside the span ``open_span()`` starts on
+    the first step; the span ends with ``output(last item)`` when the stream ends (an error,
+    or an early close, ends it too; a stream that yielded nothing records no output). Between
+    items the app's code runs in its own context, not in the span.
+
+    Example:
+        >>> import asyncio
+        >>> from opentelemetry import trace
+        >>> async def numbers() -> AsyncIterator[int]:
+        ...     yield 1
+        ...     yield 2
+        >>> async def main() -> list[int]:
+        ...     opened = lambda: Entity.start(trace.get_tracer("doc"), "agent", "a")
+        ...     return [n async for n in astream("demo", opened, numbers(), lambda last: last)]
+        >>> asyncio.run(main())
+        [1, 2]
+    """
+    entity = _begin(framework, open_span)
+    if entity is None:
+        async for item in agen:
+            yield item
+        return
+    last: Any = _UNSET
+    error: BaseException | None = None
+    done = False
+    try:
+        while True:
+            token = entity.attach()
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                done = True
+                break
+            finally:
+                entity.detach(token)
+            last = item
+            yield item
+    except GeneratorExit:  # closed early: not an error
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if not done:  # closed early or failed: let the framework's generator clean up
+            await _aclose(framework, agen)
+        if error is not None or last is _UNSET:
+            _end(framework, entity, _UNSET, error)
+        else:
+            _end(framework, entity, _recorded(framework, output, last), None)
+
+
+async def _aclose(framework: str, agen: AsyncIterator[Any]) -> None:
+    close = getattr(agen, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception as exc:
+            report(framework, exc)
