@@ -14,6 +14,14 @@
   detached in the step's task, which OpenTelemetry refuses and logs as an error. Only the
   spans that returned a stream themselves are ended now; the others end when they return, in
   their own task.
+* **Streamed queries** (``as_query_engine(streaming=True).query(...)``): the synthesizer
+  returns a generator that calls the model only when the app reads ``response_gen``, after
+  ``query`` returned. The model call then had no llama-index parent, so the query and
+  synthesizer spans waiting for its end were never ended (never exported), and the
+  ``openai.chat`` span hung under a span that was never exported. ``response_gen`` now reads
+  the stream inside the innermost waiting span (OpenTelemetry context and llama-index's
+  active span), so the model call is its child and its end ends the whole query; the spans
+  that wait for the stream give the app's context back when they return.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from .._state import warn_once
@@ -54,6 +63,9 @@ def apply() -> bool:
             raise AttributeError("SpanHolder.notify_parent")
         holder.notify_parent = _notify_waiting_parents
         wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.new_span", _new_span)
+        wrapt.wrap_function_wrapper(
+            module, "OpenLLMetrySpanHandler.prepare_to_exit_span", _exit_span
+        )
     except Exception as exc:
         warn_once(
             f"LlamaIndex workflow step spans could not be corrected ({exc!r}): they keep the "
@@ -86,11 +98,81 @@ def _bind(
     return id_, instance, tags or {}
 
 
-def _new_span(wrapped: Any, _handler: Any, args: Any, kwargs: Any) -> Any:
-    holder = wrapped(*args, **kwargs)
+def _new_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
+    waiting = None
+    with contextlib.suppress(Exception):  # a parent that returned a stream is still its parent
+        parent_id = kwargs.get("parent_span_id", args[3] if len(args) > 3 else None)
+        if parent_id and parent_id not in handler.open_spans:
+            waiting = handler.waiting_for_streaming_spans.get(parent_id)
+            if waiting is not None:
+                handler.open_spans[parent_id] = waiting
+    try:
+        holder = wrapped(*args, **kwargs)
+    finally:
+        if waiting is not None:
+            with contextlib.suppress(Exception):
+                handler.open_spans.pop(parent_id, None)
     with contextlib.suppress(Exception):  # never into the app: the span keeps traceloop's name
         _rename(holder, *_bind(*args, **kwargs))
     return holder
+
+
+def _exit_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
+    holder = wrapped(*args, **kwargs)
+    with contextlib.suppress(Exception):  # never into the app: the stream keeps traceloop's way
+        result = kwargs.get("result", args[2] if len(args) > 2 else None)
+        _after_stream_exit(handler, holder, result)
+    return holder
+
+
+def _after_stream_exit(handler: Any, holder: Any, result: Any) -> None:
+    """A span that returned a sync stream gives the app's context back, and a query's
+    ``StreamingResponse`` reads its stream inside the innermost span waiting for it."""
+    if not getattr(holder, "waiting_for_streaming", False) or holder.otel_span is None:
+        return
+    from llama_index.core.base.response.schema import StreamingResponse
+    from opentelemetry import context as context_api
+
+    is_response = isinstance(result, StreamingResponse)
+    if not (is_response or isinstance(result, Iterator)):
+        return  # async streams are read in the task that made them: traceloop's way
+    if holder.token is not None:
+        context_api.detach(holder.token)  # in the call that attached it, not at the stream's end
+        holder.token = None
+    gen = result.response_gen if is_response else None
+    if not isinstance(gen, Iterator) or getattr(gen, "gi_code", None) is _read_inside.__code__:
+        return  # no stream, or already read inside its span (query, _query, synthesize share it)
+    result.response_gen = _read_inside(gen, _innermost_waiting(handler, holder))
+
+
+def _innermost_waiting(handler: Any, holder: Any) -> Any:
+    """The deepest span waiting for a stream below ``holder`` (``holder`` if none)."""
+    best, best_depth = holder, 0
+    for candidate in list(handler.waiting_for_streaming_spans.values()):
+        node, depth = candidate, 0
+        while node is not None and node is not holder:
+            node, depth = node.parent, depth + 1
+        if node is holder and depth > best_depth and candidate.context is not None:
+            best, best_depth = candidate, depth
+    return best
+
+
+def _read_inside(gen: Iterator[Any], holder: Any) -> Iterator[Any]:
+    """Yield ``gen``'s items, each read inside ``holder``'s span (OpenTelemetry and llama-index)."""
+    from llama_index.core.instrumentation.span import active_span_id
+    from opentelemetry import context as context_api
+
+    while True:
+        token = context_api.attach(holder.context)
+        active = active_span_id.set(holder.span_id)
+        try:
+            item = next(gen)
+        except StopIteration:
+            return
+        finally:
+            active_span_id.reset(active)
+            context_api.detach(token)
+        yield item
 
 
 def _rename(holder: Any, id_: str, instance: Any, tags: dict[str, Any]) -> None:
