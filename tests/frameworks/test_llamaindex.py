@@ -135,6 +135,14 @@ STREAM_PATH = (
 )
 
 
+def streaming_index(llm: FakeLLMServer) -> VectorStoreIndex:
+    """The example's index, its LLM asking for a stream's token usage (as the agent example)."""
+    llm.reply(ANSWER, prompt_tokens=60, completion_tokens=6)
+    example.make_app(llm.base_url, API_KEY, "gpt-4o-mini", "text-embedding-3-small")
+    Settings.llm.additional_kwargs = {"stream_options": {"include_usage": True}}
+    return VectorStoreIndex.from_documents([Document(text=t) for t in example.DOCUMENTS])
+
+
 @pytest.mark.parametrize("read", ["response_gen", "print_response_stream"])
 @pytest.mark.parametrize("wrapped", [True, False], ids=["in-workflow", "bare"])
 def test_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesizer(
@@ -145,11 +153,7 @@ def test_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesizer(
     wrapped: bool,
 ) -> None:
     require_instrumented("llama_index")
-    llm.reply(ANSWER, prompt_tokens=60, completion_tokens=6)
-    example.make_app(llm.base_url, API_KEY, "gpt-4o-mini", "text-embedding-3-small")
-    # as in the agent example: the API sends a stream's token usage only when asked
-    Settings.llm.additional_kwargs = {"stream_options": {"include_usage": True}}
-    index = VectorStoreIndex.from_documents([Document(text=t) for t in example.DOCUMENTS])
+    index = streaming_index(llm)
     tfy_spans.clear()  # the index is built once, outside the run
 
     def ask(question: str) -> str:
@@ -185,6 +189,28 @@ def test_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesizer(
     with get_tracer("tests").start_as_current_span("after.query"):
         pass
     assert tfy_spans.parent(tfy_spans.one("after.query")) is None
+
+
+def test_async_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesizer(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("llama_index")
+    index = streaming_index(llm)
+    tfy_spans.clear()  # the index is built once, outside the run
+
+    @workflow(name="city_stream")
+    async def ask(question: str) -> str:
+        engine = index.as_query_engine(similarity_top_k=1, streaming=True)
+        response = await engine.aquery(question)
+        return "".join([text async for text in response.async_response_gen()])
+
+    assert asyncio.run(ask(QUESTION)) == ANSWER
+
+    spans = one_trace(tfy_spans, "city_stream.workflow")
+    tfy_spans.assert_tree("city_stream.workflow > " + STREAM_PATH)
+    view = spans.llm(spans.one("openai.chat"))
+    assert (view.output_text, view.input_tokens, view.output_tokens) == (ANSWER, 60, 6)
+    tfy_spans.assert_stream_complete(spans.one("openai.chat"))
 
 
 # --- a FunctionAgent (workflow agent) with a tool call and a final answer ---------------------

@@ -14,14 +14,14 @@
   detached in the step's task, which OpenTelemetry refuses and logs as an error. Only the
   spans that returned a stream themselves are ended now; the others end when they return, in
   their own task.
-* **Streamed queries** (``as_query_engine(streaming=True).query(...)``): the synthesizer
-  returns a generator that calls the model only when the app reads ``response_gen``, after
-  ``query`` returned. The model call then had no llama-index parent, so the query and
-  synthesizer spans waiting for its end were never ended (never exported), and the
-  ``openai.chat`` span hung under a span that was never exported. ``response_gen`` now reads
-  the stream inside the innermost waiting span (OpenTelemetry context and llama-index's
-  active span), so the model call is its child and its end ends the whole query; the spans
-  that wait for the stream give the app's context back when they return.
+* **Streamed queries** (``as_query_engine(streaming=True).query(...)`` / ``aquery``): the
+  synthesizer returns a generator that calls the model only when the app reads
+  ``response_gen``, after ``query`` returned. The model call had no llama-index parent, so the
+  query and synthesizer spans waiting for its end were never ended (never exported), and the
+  ``openai.chat`` span hung under a span that was never exported. The response's stream is now
+  read inside the innermost span waiting for it (OpenTelemetry context and llama-index's
+  active span), so the model call is its child and its end ends the spans above it; a span
+  that returned a stream gives the app's context back when it returns.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from .._state import warn_once
@@ -126,23 +126,27 @@ def _exit_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _after_stream_exit(handler: Any, holder: Any, result: Any) -> None:
-    """A span that returned a sync stream gives the app's context back, and a query's
-    ``StreamingResponse`` reads its stream inside the innermost span waiting for it."""
-    if not getattr(holder, "waiting_for_streaming", False) or holder.otel_span is None:
-        return
-    from llama_index.core.base.response.schema import StreamingResponse
+    """A span that returned a stream gives the app's context back, and a query's streaming
+    response reads its stream inside the innermost span waiting for it."""
+    if getattr(holder, "otel_span", None) is None:
+        return  # llama-index's OpenAI class: the OpenAI instrumentation records the call
+    from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
     from opentelemetry import context as context_api
 
-    is_response = isinstance(result, StreamingResponse)
-    if not (is_response or isinstance(result, Iterator)):
-        return  # async streams are read in the task that made them: traceloop's way
-    if holder.token is not None:
+    responses = (StreamingResponse, AsyncStreamingResponse)
+    waiting = getattr(holder, "waiting_for_streaming", False)
+    if waiting and holder.token is not None and isinstance(result, (*_STREAMS, *responses)):
         context_api.detach(holder.token)  # in the call that attached it, not at the stream's end
         holder.token = None
-    gen = result.response_gen if is_response else None
-    if not isinstance(gen, Iterator) or getattr(gen, "gi_code", None) is _read_inside.__code__:
-        return  # no stream, or already read inside its span (query, _query, synthesize share it)
-    result.response_gen = _read_inside(gen, _innermost_waiting(handler, holder))
+    if not isinstance(result, responses):
+        return
+    gen, inner = result.response_gen, _innermost_waiting(handler, holder)
+    if not inner.waiting_for_streaming or getattr(gen, "__name__", "") in _READERS:
+        return  # nothing waits, or already read inside its span (query and synthesize share it)
+    if isinstance(gen, Iterator):
+        result.response_gen = _read_inside(gen, inner)
+    elif isinstance(gen, AsyncIterator):
+        result.response_gen = _aread_inside(gen, inner)
 
 
 def _innermost_waiting(handler: Any, holder: Any) -> Any:
@@ -173,6 +177,28 @@ def _read_inside(gen: Iterator[Any], holder: Any) -> Iterator[Any]:
             active_span_id.reset(active)
             context_api.detach(token)
         yield item
+
+
+async def _aread_inside(gen: AsyncIterator[Any], holder: Any) -> AsyncIterator[Any]:
+    """:func:`_read_inside` for an async stream (read in the task that reads the response)."""
+    from llama_index.core.instrumentation.span import active_span_id
+    from opentelemetry import context as context_api
+
+    while True:
+        token = context_api.attach(holder.context)
+        active = active_span_id.set(holder.span_id)
+        try:
+            item = await gen.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            active_span_id.reset(active)
+            context_api.detach(token)
+        yield item
+
+
+_READERS = frozenset({"_read_inside", "_aread_inside"})
+_STREAMS = (Iterator, AsyncIterator)
 
 
 def _rename(holder: Any, id_: str, instance: Any, tags: dict[str, Any]) -> None:
