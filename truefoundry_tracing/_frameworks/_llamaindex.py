@@ -68,10 +68,11 @@ def apply() -> bool:
         )
     except Exception as exc:
         warn_once(
-            f"LlamaIndex workflow step spans could not be corrected ({exc!r}): they keep the "
-            "name BaseWorkflowAgent.task and a run may log 'Failed to detach context'. Install "
-            "the opentelemetry-instrumentation-llamaindex this truefoundry-tracing version "
-            "is tested with."
+            f"LlamaIndex spans could not be corrected ({exc!r}): workflow steps keep the "
+            "name BaseWorkflowAgent.task, a run may log 'Failed to detach context', and a "
+            "streamed query's query and synthesizer spans are lost. Install the "
+            "opentelemetry-instrumentation-llamaindex this truefoundry-tracing version is "
+            "tested with."
         )
         return False
     _applied = True
