@@ -211,6 +211,8 @@ def test_async_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesiz
     view = spans.llm(spans.one("openai.chat"))
     assert (view.output_text, view.input_tokens, view.output_tokens) == (ANSWER, 60, 6)
     tfy_spans.assert_stream_complete(spans.one("openai.chat"))
+    # the spans that returned the response wait for its stream, as in a sync streamed query
+    assert spans.one("RetrieverQueryEngine.workflow").end_ns >= spans.one("openai.chat").end_ns
 
 
 # --- a FunctionAgent (workflow agent) with a tool call and a final answer ---------------------

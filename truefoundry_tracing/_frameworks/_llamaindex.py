@@ -21,7 +21,8 @@
   ``openai.chat`` span hung under a span that was never exported. The response's stream is now
   read inside the innermost span waiting for it (OpenTelemetry context and llama-index's
   active span), so the model call is its child and its end ends the spans above it; a span
-  that returned a stream gives the app's context back when it returns.
+  that returned a stream gives the app's context back when it returns, and one that returned
+  an ``AsyncStreamingResponse`` waits for its stream too (traceloop ended it at once).
 """
 
 from __future__ import annotations
@@ -119,10 +120,29 @@ def _new_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _exit_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
-    holder = wrapped(*args, **kwargs)
+    result, holder = kwargs.get("result", args[2] if len(args) > 2 else None), None
+    with contextlib.suppress(Exception):
+        holder = _wait_for_async_response(
+            handler, kwargs.get("id_", args[0] if args else None), result
+        )
+    if holder is None:
+        holder = wrapped(*args, **kwargs)
     with contextlib.suppress(Exception):  # never into the app: the stream keeps traceloop's way
-        result = kwargs.get("result", args[2] if len(args) > 2 else None)
         _after_stream_exit(handler, holder, result)
+    return holder
+
+
+def _wait_for_async_response(handler: Any, id_: Any, result: Any) -> Any:
+    """A span that returned an ``AsyncStreamingResponse`` waits for its stream, as traceloop
+    has one that returned a ``StreamingResponse`` wait (None: not such a span)."""
+    from llama_index.core.base.response.schema import AsyncStreamingResponse
+
+    holder = handler.open_spans.get(id_) if isinstance(result, AsyncStreamingResponse) else None
+    if holder is None or holder.otel_span is None:
+        return None
+    holder.waiting_for_streaming = True
+    with handler.lock:
+        handler.waiting_for_streaming_spans[id_] = holder
     return holder
 
 
