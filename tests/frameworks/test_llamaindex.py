@@ -23,7 +23,10 @@ from _support import (
     require_instrumented,
     tree_names,
 )
+from llama_index.core import Document, Settings, VectorStoreIndex
+from opentelemetry.trace import get_tracer
 
+from truefoundry_tracing import workflow
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
 
 example = load_example("llamaindex_query")
@@ -124,6 +127,92 @@ def test_example_runs_offline_and_prints_its_trace(
     assert names[0] == "city_facts.workflow"
     assert names.count("openai.chat") == 1
     assert "RetrieverQueryEngine.workflow" in names
+
+
+STREAM_PATH = (
+    "RetrieverQueryEngine.workflow > RetrieverQueryEngine.task > CompactAndRefine.task"
+    " > CompactAndRefine.task > CompactAndRefine.task > openai.chat"
+)
+
+
+def streaming_index(llm: FakeLLMServer) -> VectorStoreIndex:
+    """The example's index, its LLM asking for a stream's token usage (as the agent example)."""
+    llm.reply(ANSWER, prompt_tokens=60, completion_tokens=6)
+    example.make_app(llm.base_url, API_KEY, "gpt-4o-mini", "text-embedding-3-small")
+    Settings.llm.additional_kwargs = {"stream_options": {"include_usage": True}}
+    return VectorStoreIndex.from_documents([Document(text=t) for t in example.DOCUMENTS])
+
+
+@pytest.mark.parametrize("read", ["response_gen", "print_response_stream"])
+@pytest.mark.parametrize("wrapped", [True, False], ids=["in-workflow", "bare"])
+def test_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesizer(
+    tfy_spans: CapturedSpans,
+    llm: FakeLLMServer,
+    capsys: pytest.CaptureFixture[str],
+    read: str,
+    wrapped: bool,
+) -> None:
+    require_instrumented("llama_index")
+    index = streaming_index(llm)
+    tfy_spans.clear()  # the index is built once, outside the run
+
+    def ask(question: str) -> str:
+        response = index.as_query_engine(similarity_top_k=1, streaming=True).query(question)
+        if read == "response_gen":
+            return "".join(response.response_gen)
+        response.print_response_stream()
+        return capsys.readouterr().out
+
+    run = workflow(name="city_stream")(ask) if wrapped else ask
+    assert run(QUESTION) == ANSWER
+
+    root = "city_stream.workflow > " if wrapped else ""
+    spans = one_trace(tfy_spans, (root or "RetrieverQueryEngine.workflow > ").split(" > ")[0])
+    tfy_spans.assert_tree(
+        root + STREAM_PATH,
+        root + "RetrieverQueryEngine.workflow > RetrieverQueryEngine.task"
+        " > VectorIndexRetriever.task",
+    )
+    assert len(llm.chat_requests()) == 1
+    chats = spans.llm_spans().where(lambda s: spans.llm(s).operation in ("chat", "llm.chat"))
+    assert chats.names == ["openai.chat"]
+    chat = chats[0]
+    view = spans.llm(chat)
+    assert (view.model, view.output_text) == ("gpt-4o-mini", ANSWER)
+    assert (view.input_tokens, view.output_tokens) == (60, 6)
+    assert QUESTION in (view.input_messages[-1].content or "")
+    tfy_spans.assert_stream_complete(chat)
+    # the spans that waited for the stream ended after it, not before
+    query = spans.one("RetrieverQueryEngine.workflow")
+    assert query.end_ns >= chat.end_ns
+    # and the app's context is its own again once query() returned
+    with get_tracer("tests").start_as_current_span("after.query"):
+        pass
+    assert tfy_spans.parent(tfy_spans.one("after.query")) is None
+
+
+def test_async_streamed_query_is_one_trace_with_the_llm_span_under_the_synthesizer(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("llama_index")
+    index = streaming_index(llm)
+    tfy_spans.clear()  # the index is built once, outside the run
+
+    @workflow(name="city_stream")
+    async def ask(question: str) -> str:
+        engine = index.as_query_engine(similarity_top_k=1, streaming=True)
+        response = await engine.aquery(question)
+        return "".join([text async for text in response.async_response_gen()])
+
+    assert asyncio.run(ask(QUESTION)) == ANSWER
+
+    spans = one_trace(tfy_spans, "city_stream.workflow")
+    tfy_spans.assert_tree("city_stream.workflow > " + STREAM_PATH)
+    view = spans.llm(spans.one("openai.chat"))
+    assert (view.output_text, view.input_tokens, view.output_tokens) == (ANSWER, 60, 6)
+    tfy_spans.assert_stream_complete(spans.one("openai.chat"))
+    # the spans that returned the response wait for its stream, as in a sync streamed query
+    assert spans.one("RetrieverQueryEngine.workflow").end_ns >= spans.one("openai.chat").end_ns
 
 
 # --- a FunctionAgent (workflow agent) with a tool call and a final answer ---------------------

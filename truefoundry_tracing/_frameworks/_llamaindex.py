@@ -14,6 +14,15 @@
   detached in the step's task, which OpenTelemetry refuses and logs as an error. Only the
   spans that returned a stream themselves are ended now; the others end when they return, in
   their own task.
+* **Streamed queries** (``as_query_engine(streaming=True).query(...)`` / ``aquery``): the
+  synthesizer returns a generator that calls the model only when the app reads
+  ``response_gen``, after ``query`` returned. The model call had no llama-index parent, so the
+  query and synthesizer spans waiting for its end were never ended (never exported), and the
+  ``openai.chat`` span hung under a span that was never exported. The response's stream is now
+  read inside the innermost span waiting for it (OpenTelemetry context and llama-index's
+  active span), so the model call is its child and its end ends the spans above it; a span
+  that returned a stream gives the app's context back when it returns, and one that returned
+  an ``AsyncStreamingResponse`` waits for its stream too (traceloop ended it at once).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from .._state import warn_once
@@ -54,12 +64,16 @@ def apply() -> bool:
             raise AttributeError("SpanHolder.notify_parent")
         holder.notify_parent = _notify_waiting_parents
         wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.new_span", _new_span)
+        wrapt.wrap_function_wrapper(
+            module, "OpenLLMetrySpanHandler.prepare_to_exit_span", _exit_span
+        )
     except Exception as exc:
         warn_once(
-            f"LlamaIndex workflow step spans could not be corrected ({exc!r}): they keep the "
-            "name BaseWorkflowAgent.task and a run may log 'Failed to detach context'. Install "
-            "the opentelemetry-instrumentation-llamaindex this truefoundry-tracing version "
-            "is tested with."
+            f"LlamaIndex spans could not be corrected ({exc!r}): workflow steps keep the "
+            "name BaseWorkflowAgent.task, a run may log 'Failed to detach context', and a "
+            "streamed query's query and synthesizer spans are lost. Install the "
+            "opentelemetry-instrumentation-llamaindex this truefoundry-tracing version is "
+            "tested with."
         )
         return False
     _applied = True
@@ -86,11 +100,126 @@ def _bind(
     return id_, instance, tags or {}
 
 
-def _new_span(wrapped: Any, _handler: Any, args: Any, kwargs: Any) -> Any:
-    holder = wrapped(*args, **kwargs)
+def _new_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
+    waiting = None
+    with contextlib.suppress(Exception):  # a parent that returned a stream is still its parent
+        parent_id = kwargs.get("parent_span_id", args[3] if len(args) > 3 else None)
+        if parent_id and parent_id not in handler.open_spans:
+            waiting = handler.waiting_for_streaming_spans.get(parent_id)
+            if waiting is not None:
+                handler.open_spans[parent_id] = waiting
+    try:
+        holder = wrapped(*args, **kwargs)
+    finally:
+        if waiting is not None:
+            with contextlib.suppress(Exception):
+                handler.open_spans.pop(parent_id, None)
     with contextlib.suppress(Exception):  # never into the app: the span keeps traceloop's name
         _rename(holder, *_bind(*args, **kwargs))
     return holder
+
+
+def _exit_span(wrapped: Any, handler: Any, args: Any, kwargs: Any) -> Any:
+    result, holder = kwargs.get("result", args[2] if len(args) > 2 else None), None
+    with contextlib.suppress(Exception):
+        holder = _wait_for_async_response(
+            handler, kwargs.get("id_", args[0] if args else None), result
+        )
+    if holder is None:
+        holder = wrapped(*args, **kwargs)
+    with contextlib.suppress(Exception):  # never into the app: the stream keeps traceloop's way
+        _after_stream_exit(handler, holder, result)
+    return holder
+
+
+def _wait_for_async_response(handler: Any, id_: Any, result: Any) -> Any:
+    """A span that returned an ``AsyncStreamingResponse`` waits for its stream, as traceloop
+    has one that returned a ``StreamingResponse`` wait (None: not such a span)."""
+    from llama_index.core.base.response.schema import AsyncStreamingResponse
+
+    holder = handler.open_spans.get(id_) if isinstance(result, AsyncStreamingResponse) else None
+    if holder is None or holder.otel_span is None:
+        return None
+    holder.waiting_for_streaming = True
+    with handler.lock:
+        handler.waiting_for_streaming_spans[id_] = holder
+    return holder
+
+
+def _after_stream_exit(handler: Any, holder: Any, result: Any) -> None:
+    """A span that returned a stream gives the app's context back, and a query's streaming
+    response reads its stream inside the innermost span waiting for it."""
+    if getattr(holder, "otel_span", None) is None:
+        return  # llama-index's OpenAI class: the OpenAI instrumentation records the call
+    from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+    from opentelemetry import context as context_api
+
+    responses = (StreamingResponse, AsyncStreamingResponse)
+    waiting = getattr(holder, "waiting_for_streaming", False)
+    if waiting and holder.token is not None and isinstance(result, (*_STREAMS, *responses)):
+        context_api.detach(holder.token)  # in the call that attached it, not at the stream's end
+        holder.token = None
+    if not isinstance(result, responses):
+        return
+    gen, inner = result.response_gen, _innermost_waiting(handler, holder)
+    if not inner.waiting_for_streaming or getattr(gen, "__name__", "") in _READERS:
+        return  # nothing waits, or already read inside its span (query and synthesize share it)
+    if isinstance(gen, Iterator):
+        result.response_gen = _read_inside(gen, inner)
+    elif isinstance(gen, AsyncIterator):
+        result.response_gen = _aread_inside(gen, inner)
+
+
+def _innermost_waiting(handler: Any, holder: Any) -> Any:
+    """The deepest span waiting for a stream below ``holder`` (``holder`` if none)."""
+    best, best_depth = holder, 0
+    for candidate in list(handler.waiting_for_streaming_spans.values()):
+        node, depth = candidate, 0
+        while node is not None and node is not holder:
+            node, depth = node.parent, depth + 1
+        if node is holder and depth > best_depth and candidate.context is not None:
+            best, best_depth = candidate, depth
+    return best
+
+
+def _read_inside(gen: Iterator[Any], holder: Any) -> Iterator[Any]:
+    """Yield ``gen``'s items, each read inside ``holder``'s span (OpenTelemetry and llama-index)."""
+    from llama_index.core.instrumentation.span import active_span_id
+    from opentelemetry import context as context_api
+
+    while True:
+        token = context_api.attach(holder.context)
+        active = active_span_id.set(holder.span_id)
+        try:
+            item = next(gen)
+        except StopIteration:
+            return
+        finally:
+            active_span_id.reset(active)
+            context_api.detach(token)
+        yield item
+
+
+async def _aread_inside(gen: AsyncIterator[Any], holder: Any) -> AsyncIterator[Any]:
+    """:func:`_read_inside` for an async stream (read in the task that reads the response)."""
+    from llama_index.core.instrumentation.span import active_span_id
+    from opentelemetry import context as context_api
+
+    while True:
+        token = context_api.attach(holder.context)
+        active = active_span_id.set(holder.span_id)
+        try:
+            item = await gen.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            active_span_id.reset(active)
+            context_api.detach(token)
+        yield item
+
+
+_READERS = frozenset({"_read_inside", "_aread_inside"})
+_STREAMS = (Iterator, AsyncIterator)
 
 
 def _rename(holder: Any, id_: str, instance: Any, tags: dict[str, Any]) -> None:
