@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.spans import SpanList
-from truefoundry_tracing.testing import SpanRecord
+from truefoundry_tracing.testing import FakeLLMServer, SpanRecord
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "frameworks"
 TRACELOOP = importlib.metadata.version("traceloop-sdk")
@@ -68,3 +69,55 @@ def tree_names(console: str) -> list[str]:
         for line in console.splitlines()
         if re.search(r"\[[a-z]+\]", line)
     ]
+
+
+# The weather-agent scenario of the agent framework tests: one question, one tool call, one
+# answer, two model calls.
+QUESTION = "What is the weather in Paris?"
+ANSWER = "It is sunny in Paris, 24 C."
+TOOL_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
+
+
+def script_weather(llm: FakeLLMServer) -> None:
+    """Script the two model calls: the tool call (20 -> 5 tokens), then the answer (30 -> 7)."""
+    llm.reply(tool_calls=[TOOL_CALL], prompt_tokens=20, completion_tokens=5)
+    llm.reply(ANSWER, prompt_tokens=30, completion_tokens=7)
+
+
+def assert_weather_run(
+    spans: SpanList, llm: FakeLLMServer, *, wrapped: bool, stream: bool, agent: str = "weather"
+) -> SpanList:
+    """The invariants of one weather-agent run: one trace (under ``weather_app.workflow`` when
+    ``wrapped``), the agent span with the question and answer, the tool span with its arguments
+    and result, and one complete LLM span per model call under the agent. Returns the trace."""
+    name = f"{agent}.agent"
+    trace = one_trace(spans, "weather_app.workflow" if wrapped else name)
+    top = "weather_app.workflow > " if wrapped else ""
+    trace.assert_tree(f"{top}{name} > get_weather.tool", f"{top}{name} > llm")
+    calls = len(llm.chat_requests())
+    assert calls == 2
+    trace.assert_one_llm_span_per_call(calls)
+    assert all(parent(trace, s).name == name for s in trace.llm_spans())
+
+    agent_span = trace.one(name)
+    assert agent_span.attributes["traceloop.span.kind"] == "agent"
+    assert json.loads(agent_span.attributes["traceloop.entity.input"]) == QUESTION
+    assert json.loads(agent_span.attributes["traceloop.entity.output"]) == ANSWER
+    tool = trace.one("get_weather.tool")
+    assert tool.attributes["traceloop.span.kind"] == "tool"
+    assert json.loads(tool.attributes["traceloop.entity.input"]) == {"city": "Paris"}
+    assert json.loads(tool.attributes["traceloop.entity.output"]) == "Sunny, 24 C in Paris"
+    assert tool.attributes["gen_ai.tool.call.id"]
+
+    first, second = trace.llm_spans()
+    asked = trace.llm(first)
+    assert asked.model == "gpt-4o-mini"
+    assert asked.input_messages[-1].content == QUESTION
+    assert [c["name"] for c in asked.output_messages[-1].tool_calls] == ["get_weather"]
+    assert (asked.input_tokens, asked.output_tokens) == (20, 5)
+    answered = trace.llm(second)
+    assert answered.output_text == ANSWER  # the whole streamed text
+    assert (answered.input_tokens, answered.output_tokens) == (30, 7)
+    if stream:
+        trace.assert_stream_complete(second)
+    return trace

@@ -13,20 +13,23 @@ import pytest
 
 pytest.importorskip("ag2", reason="AG2 runs in the framework environments")
 
-from _support import API_KEY, load_example, one_trace, require_instrumented, tree_names
+from _support import (
+    ANSWER,
+    API_KEY,
+    QUESTION,
+    TOOL_CALL,
+    assert_weather_run,
+    load_example,
+    one_trace,
+    require_instrumented,
+    script_weather,
+    tree_names,
+)
 
 from truefoundry_tracing import workflow
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
 
 example = load_example("ag2_chat")
-QUESTION = "What is the weather in Paris?"
-ANSWER = "It is sunny in Paris, 24 C."
-TOOL_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
-
-
-def script(llm: FakeLLMServer) -> None:
-    llm.reply(tool_calls=[TOOL_CALL], prompt_tokens=20, completion_tokens=5)
-    llm.reply(ANSWER, prompt_tokens=30, completion_tokens=7)
 
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "in-workflow"])
@@ -35,42 +38,14 @@ def test_one_trace_agent_tool_and_one_llm_span_per_model_call(
     tfy_spans: CapturedSpans, llm: FakeLLMServer, stream: bool, wrapped: bool
 ) -> None:
     require_instrumented("ag2")
-    script(llm)
+    script_weather(llm)
     ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
     if wrapped:
         ask = workflow(name="weather_app")(ask)
 
     assert asyncio.run(ask(QUESTION, stream)) == ANSWER  # streamed: put together from chunks
 
-    spans = one_trace(tfy_spans, "weather_app.workflow" if wrapped else "weather.agent")
-    top = "weather_app.workflow > " if wrapped else ""
-    spans.assert_tree(f"{top}weather.agent > get_weather.tool", f"{top}weather.agent > llm")
-    calls = len(llm.chat_requests())
-    assert calls == 2
-    spans.assert_one_llm_span_per_call(calls)
-    assert all(spans.parent(s).name == "weather.agent" for s in spans.llm_spans())  # type: ignore[union-attr]
-
-    agent = spans.one("weather.agent")
-    assert agent.attributes["traceloop.span.kind"] == "agent"
-    assert json.loads(agent.attributes["traceloop.entity.input"]) == QUESTION
-    assert json.loads(agent.attributes["traceloop.entity.output"]) == ANSWER
-    tool = spans.one("get_weather.tool")
-    assert tool.attributes["traceloop.span.kind"] == "tool"
-    assert json.loads(tool.attributes["traceloop.entity.input"]) == {"city": "Paris"}
-    assert json.loads(tool.attributes["traceloop.entity.output"]) == "Sunny, 24 C in Paris"
-    assert tool.attributes["gen_ai.tool.call.id"]
-
-    first, second = spans.llm_spans()
-    asked = spans.llm(first)
-    assert asked.model == "gpt-4o-mini"
-    assert asked.input_messages[-1].content == QUESTION
-    assert [c["name"] for c in asked.output_messages[-1].tool_calls] == ["get_weather"]
-    assert (asked.input_tokens, asked.output_tokens) == (20, 5)
-    answered = spans.llm(second)
-    assert answered.output_text == ANSWER  # the whole streamed text
-    assert (answered.input_tokens, answered.output_tokens) == (30, 7)
-    if stream:
-        spans.assert_stream_complete(second)
+    assert_weather_run(tfy_spans, llm, wrapped=wrapped, stream=stream)
 
 
 def test_a_failing_tool_is_an_error_on_its_span_and_the_turn_goes_on(
@@ -135,7 +110,7 @@ def test_with_ag2s_own_telemetry_middleware_each_model_call_is_still_one_llm_spa
     from ag2.config.openai import OpenAIConfig
     from ag2.middleware.builtin import TelemetryMiddleware
 
-    script(llm)
+    script_weather(llm)
     config = OpenAIConfig(model="gpt-4o-mini", base_url=llm.base_url, api_key=API_KEY)
     agent = Agent(
         "weather",
@@ -165,7 +140,7 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_app(
         raise ValueError("broken on purpose")
 
     monkeypatch.setattr(_spans.Entity, "start", broken)
-    script(llm)
+    script_weather(llm)
     ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
 
     with caplog.at_level(logging.WARNING, logger="truefoundry_tracing"):

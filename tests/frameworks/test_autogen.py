@@ -14,7 +14,18 @@ import pytest
 
 pytest.importorskip("autogen_agentchat", reason="AutoGen runs in the framework environments")
 
-from _support import API_KEY, load_example, one_trace, require_instrumented, tree_names
+from _support import (
+    ANSWER,
+    API_KEY,
+    QUESTION,
+    TOOL_CALL,
+    assert_weather_run,
+    load_example,
+    one_trace,
+    require_instrumented,
+    script_weather,
+    tree_names,
+)
 
 from truefoundry_tracing import workflow
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
@@ -22,16 +33,8 @@ from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer
 # AutoGen warns when the answering model's name is not its dated OpenAI name (the fake echoes)
 pytestmark = pytest.mark.filterwarnings("ignore:Resolved model mismatch")
 example = load_example("autogen_agent")
-QUESTION = "What is the weather in Paris?"
-ANSWER = "It is sunny in Paris, 24 C."
-TOOL_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
 # AutoGen's own spans for the calls this library records in spans of its own
 AUTOGEN_SPANS = ("invoke_agent weather", "execute_tool get_weather", "create_agent weather")
-
-
-def script(llm: FakeLLMServer) -> None:
-    llm.reply(tool_calls=[TOOL_CALL], prompt_tokens=20, completion_tokens=5)
-    llm.reply(ANSWER, prompt_tokens=30, completion_tokens=7)
 
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "in-workflow"])
@@ -40,43 +43,15 @@ def test_one_trace_agent_tool_and_one_llm_span_per_model_call(
     tfy_spans: CapturedSpans, llm: FakeLLMServer, stream: bool, wrapped: bool
 ) -> None:
     require_instrumented("autogen")
-    script(llm)
+    script_weather(llm)
     ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
     if wrapped:
         ask = workflow(name="weather_app")(ask)
 
     assert asyncio.run(ask(QUESTION, stream)) == ANSWER
 
-    spans = one_trace(tfy_spans, "weather_app.workflow" if wrapped else "weather.agent")
-    top = "weather_app.workflow > " if wrapped else ""
-    spans.assert_tree(f"{top}weather.agent > get_weather.tool", f"{top}weather.agent > llm")
+    spans = assert_weather_run(tfy_spans, llm, wrapped=wrapped, stream=stream)
     assert not [s.name for s in spans if s.name in AUTOGEN_SPANS], spans.tree()
-    calls = len(llm.chat_requests())
-    assert calls == 2
-    spans.assert_one_llm_span_per_call(calls)
-    assert all(spans.parent(s).name == "weather.agent" for s in spans.llm_spans())  # type: ignore[union-attr]
-
-    agent = spans.one("weather.agent")
-    assert agent.attributes["traceloop.span.kind"] == "agent"
-    assert json.loads(agent.attributes["traceloop.entity.input"]) == QUESTION
-    assert json.loads(agent.attributes["traceloop.entity.output"]) == ANSWER
-    tool = spans.one("get_weather.tool")
-    assert tool.attributes["traceloop.span.kind"] == "tool"
-    assert json.loads(tool.attributes["traceloop.entity.input"]) == {"city": "Paris"}
-    assert json.loads(tool.attributes["traceloop.entity.output"]) == "Sunny, 24 C in Paris"
-    assert tool.attributes["gen_ai.tool.call.id"]
-
-    first, second = spans.llm_spans()
-    asked = spans.llm(first)
-    assert asked.model == "gpt-4o-mini"
-    assert asked.input_messages[-1].content == QUESTION
-    assert [c["name"] for c in asked.output_messages[-1].tool_calls] == ["get_weather"]
-    assert (asked.input_tokens, asked.output_tokens) == (20, 5)
-    answered = spans.llm(second)
-    assert answered.output_text == ANSWER  # the whole streamed text
-    assert (answered.input_tokens, answered.output_tokens) == (30, 7)
-    if stream:
-        spans.assert_stream_complete(second)
 
 
 def test_without_content_tracing_no_task_argument_or_result_is_recorded(
@@ -86,7 +61,7 @@ def test_without_content_tracing_no_task_argument_or_result_is_recorded(
     import truefoundry_tracing as tt
 
     tt.init("framework-tests", console=False, trace_content=False)
-    script(llm)
+    script_weather(llm)
     ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
 
     assert asyncio.run(ask(QUESTION, False)) == ANSWER
@@ -134,7 +109,7 @@ def test_a_team_run_is_one_trace_with_the_agents_turns_marked(
     from autogen_agentchat.teams import RoundRobinGroupChat
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    script(llm)
+    script_weather(llm)
 
     async def run() -> str:
         client = OpenAIChatCompletionClient(
@@ -172,7 +147,7 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_app(
         raise ValueError("broken on purpose")
 
     monkeypatch.setattr(_spans.Entity, "start", broken)
-    script(llm)
+    script_weather(llm)
     ask = example.make_app(llm.base_url, API_KEY, "gpt-4o-mini")
 
     with caplog.at_level(logging.WARNING, logger="truefoundry_tracing"):
