@@ -11,7 +11,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from _polling import wait_until
+from _ports import free_port, listener_pid_owns
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import OTLPReceiver
@@ -53,13 +53,6 @@ def _agent() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 class Rotel:
     """One Rotel agent in the foreground, on loopback ports, forwarding to ``upstream``."""
 
@@ -84,20 +77,30 @@ class Rotel:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.http}/v1/traces"
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "start"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.http)) == 0:
+    def start(self, *, same_ports: bool = False) -> None:
+        """Start Rotel and wait until it (not another test's server) listens on its port.
+
+        Ports another process took meanwhile are replaced, unless ``same_ports`` (a restart:
+        the app already sends to this one).
+        """
+        for _ in range(1 if same_ports else 5):
+            self.proc = subprocess.Popen(
+                [self.binary, "start"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if listener_pid_owns(self.proc.pid, self.http):
                     return
-            time.sleep(0.05)
-        raise AssertionError("rotel did not start listening within 30 s")
+                time.sleep(0.05)
+            self.stop()
+            # Taken by another test's server between free_port() and Rotel's bind: new ports.
+            self.http, self.grpc = free_port(), free_port()
+            self.env["ROTEL_OTLP_HTTP_ENDPOINT"] = f"127.0.0.1:{self.http}"
+            self.env["ROTEL_OTLP_GRPC_ENDPOINT"] = f"127.0.0.1:{self.grpc}"
+        raise AssertionError(f"rotel did not start listening on 127.0.0.1:{self.http} within 30 s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -173,7 +176,7 @@ def test_a_collector_restart_in_the_middle_of_a_run_loses_nothing(
     rotel.stop()  # the app keeps running: its spans are kept while nothing listens
     run_threads(4, 10, start=1000)
     assert wait_until(lambda: status.pending > 0, timeout=30)
-    rotel.start()
+    rotel.start(same_ports=True)
     assert wait_until(lambda: status.exported == 240, timeout=30)
     spans = receiver.wait_for_spans(240, timeout=30)
     assert len({s.span_id for s in spans}) == len(spans) == 240
@@ -186,6 +189,7 @@ def test_a_frozen_collector_never_holds_the_app_past_its_deadline(
     status = tt.init("frozen", endpoint=rotel.endpoint, console=False, timeout=2)
     run_threads(2, 5)
     assert tt.flush()
+    assert len(receiver.wait_for_spans(30, timeout=30)) == 30  # they went through Rotel
     assert rotel.proc is not None
     rotel.proc.send_signal(signal.SIGSTOP)  # accepts connections (kernel), never answers
     run_threads(2, 5, start=100)

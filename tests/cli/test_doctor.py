@@ -185,16 +185,16 @@ def test_hang_is_a_timeout_within_the_limit(configured: OTLPReceiver) -> None:
 
 
 def test_closed_port_is_connection_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # held bound, never listening: refused, and no one takes it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setenv("TFY_HOST", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("TFY_API_KEY", KEY)
-    code, text = doctor()
+        monkeypatch.setenv("TFY_HOST", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("TFY_API_KEY", KEY)
+        code, text = doctor()
+        _, doc = doctor_json()
     assert code == 1
     assert "Probe: FAIL: connection refused" in text
     assert "nothing listens there" in text and "TFY_HOST" in text
-    _, doc = doctor_json()
     assert doc["action"] == "Check TFY_HOST and the port."
     assert "retried" not in doc["message"]
 

@@ -9,13 +9,13 @@ thread while it calls decorated functions; any export done on that thread shows 
 from __future__ import annotations
 
 import contextlib
-import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _ports import HeldPort
 
 _NETWORK_EVENTS = frozenset(
     {
@@ -60,9 +60,15 @@ def network_on_this_thread() -> Callable[[], contextlib.AbstractContextManager[l
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+def held_port() -> Iterator[HeldPort]:
+    held = HeldPort()
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+@pytest.fixture
+def closed_port(held_port: HeldPort) -> int:
+    """A loopback port nothing listens on, for the whole test."""
+    return held_port.port

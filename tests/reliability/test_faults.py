@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pytest
 from _polling import wait_until
+from _ports import HeldPort
 
 import truefoundry_tracing as tt
 from truefoundry_tracing.testing import OTLPReceiver
@@ -50,7 +51,6 @@ def handle(n: int) -> int:
 @tt.tool(name="ping")
 def ping(n: int) -> int:
     return n + 1
-
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,10 @@ def test_the_dropped_line_is_logged_once_even_when_shutdown_runs_again_at_exit(
 
 @pytest.mark.parametrize("name", RETRYABLE)
 def test_spans_from_a_short_outage_arrive_once_after_recovery(
-    name: str, closed_port: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    held_port: HeldPort,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No new span, no flush: the retry timer alone delivers the spans kept during the outage."""
     caplog.set_level(logging.INFO, logger="truefoundry_tracing")
@@ -289,7 +292,7 @@ def test_spans_from_a_short_outage_arrive_once_after_recovery(
     fault = BY_NAME[name]
     spans = 3
     with contextlib.ExitStack() as stack:
-        url, receiver = stack.enter_context(collector(fault, closed_port))
+        url, receiver = stack.enter_context(collector(fault, held_port.port))
         if name == "hang":
             assert receiver is not None
             receiver.reset_faults()
@@ -301,7 +304,7 @@ def test_spans_from_a_short_outage_arrive_once_after_recovery(
         assert status.last_error is not None
 
         if fault.down:  # the collector comes up on the port the exporter keeps trying
-            receiver = stack.enter_context(OTLPReceiver(port=closed_port))
+            receiver = stack.enter_context(OTLPReceiver(port=held_port.release()))
         elif name != "hang":
             assert receiver is not None
             receiver.reset_faults()
