@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from truefoundry_tracing.testing import FakeLLMServer
+from truefoundry_tracing.testing import FakeLLMServer, OTLPReceiver
 
 APP = Path(__file__).parent / "traceloop_apps" / "support_bot.py"
 
@@ -185,6 +185,50 @@ def test_traceloop_imported_after_init_is_connected_on_import(
         """
     )
     assert data == {"before": False, "names": ["later.workflow"]}
+
+
+def test_a_traceloop_init_left_after_init_is_named_with_what_it_started(
+    fresh_python: Any,
+) -> None:
+    """A module not migrated yet still calls ``Traceloop.init``: it runs (traceloop's own tests
+    rely on what it sets up), traceloop's decorators keep tracing here, and one warning names
+    what it started beside this library."""
+    with OTLPReceiver() as receiver:
+        data = fresh_python(
+            f"""
+            from opentelemetry import metrics
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+            import truefoundry_tracing as tt
+            exporter = InMemorySpanExporter()
+            tt.init(app_name="migrating", exporter=exporter, disable_batch=True, console=False)
+            from traceloop.sdk import Traceloop
+            from traceloop.sdk.decorators import workflow
+            for _ in range(2):
+                Traceloop.init(app_name="old", api_key="tl-canary-key",
+                               api_endpoint={receiver.url!r})
+
+            @workflow(name="after")
+            def after():
+                return 1
+
+            after()
+            tt.flush()
+            print(json.dumps({{
+                "warnings": warnings, "meter": type(metrics.get_meter_provider()).__name__,
+                "names": [s.name for s in exporter.get_finished_spans()],
+            }}))
+            """
+        )
+    assert data["names"] == ["after.workflow"]  # traceloop's decorator, into this pipeline
+    assert data["meter"] == "MeterProvider"  # traceloop's, installed by its init
+    late = [w for w in data["warnings"] if "Traceloop.init()" in w]
+    (warning,) = late  # once, for two calls
+    assert "Traceloop.init() ran after truefoundry_tracing.init(): " in warning
+    assert "spans of traceloop's decorators still go through truefoundry_tracing" in warning
+    assert "a global meter provider exporting traceloop's metrics" in warning
+    assert "remove the Traceloop.init() call" in warning and "tl-canary-key" not in warning
 
 
 def test_conversation_id_reaches_every_span_inside(llm: Any) -> None:
