@@ -25,7 +25,7 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, str, str]:
         return err.code, err.headers["content-type"], err.read().decode()
 
 
-def test_a_stream_is_sse_chunks_with_usage_on_each_and_the_counts_on_the_last() -> None:
+def test_a_stream_is_sse_chunks_with_running_usage_on_each_and_the_counts_on_the_last() -> None:
     with FakeGeminiServer() as server:
         server.reply("Paris is the capital.", prompt_tokens=4, completion_tokens=5)
         status, kind, text = post(server.url + MODEL + ":streamGenerateContent?alt=sse", ASK)
@@ -39,9 +39,13 @@ def test_a_stream_is_sse_chunks_with_usage_on_each_and_the_counts_on_the_last() 
     assert all(c["candidates"][0]["content"]["role"] == "model" for c in chunks)
     assert chunks[0]["usageMetadata"] == {
         "promptTokenCount": 4,
-        "totalTokenCount": 4,
+        "candidatesTokenCount": 1,
+        "totalTokenCount": 5,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 4}],
     }
+    # Running totals (as gemini-2.5 streams them): adding the chunks' counts over-counts.
+    running = [c["usageMetadata"]["candidatesTokenCount"] for c in chunks]
+    assert running == [1, 2, 3, 5] and sum(running) > 5
     assert "finishReason" not in chunks[0]["candidates"][0]
     last = chunks[-1]
     assert last["candidates"][0]["finishReason"] == "STOP"

@@ -6,8 +6,10 @@ Scripted like the other fakes (the same :class:`ScriptedReply`), answering the r
 ``finishReason`` (``STOP`` by default, function calls included), ``usageMetadata``,
 ``modelVersion`` and ``responseId``. A stream (``:streamGenerateContent?alt=sse``) is
 server-sent events of the same objects, one word of text per chunk, with no event names and no
-end marker; every chunk carries ``usageMetadata``, with the prompt count only until the last
-chunk, which has the finish reason and the complete counts, as the API sends them.
+end marker. Every chunk carries ``usageMetadata`` with running totals, as gemini-2.5 models
+stream them: ``candidatesTokenCount`` is the count so far, not the chunk's own, so a client
+that adds the chunks' counts over-counts; the last chunk has the finish reason and the final
+counts.
 """
 
 from __future__ import annotations
@@ -163,9 +165,10 @@ class FakeGeminiServer(_Fake):
         if calls:
             chunks.append(calls)  # the API sends a function call whole, in one chunk
         chunks = chunks or [[{"text": ""}]]
-        model, prompt = self._model(payload), tokens["prompt"]
+        model, prompt, so_far = self._model(payload), tokens["prompt"], 0
         for parts in chunks[:-1]:
-            yield "", self._response(parts, _usage(prompt), model, n)
+            so_far = min(tokens["output"], so_far + sum(_words(p.get("text", "")) for p in parts))
+            yield "", self._response(parts, _usage(prompt, so_far), model, n)
         final = _usage(prompt, tokens["output"])
         finish = reply.finish_reason or "STOP"
         yield "", self._response(chunks[-1], final, model, n, finishReason=finish)
@@ -181,11 +184,9 @@ class FakeGeminiServer(_Fake):
         }
 
 
-def _usage(prompt: int, output: int | None = None) -> dict[str, Any]:
-    """``usageMetadata``: the prompt count alone while a stream is under way."""
-    usage: dict[str, Any] = {"promptTokenCount": prompt}
-    if output is not None:
-        usage["candidatesTokenCount"] = output
-    usage["totalTokenCount"] = prompt + (output or 0)
+def _usage(prompt: int, output: int) -> dict[str, Any]:
+    """``usageMetadata`` for ``output`` candidate tokens (so far, in a stream)."""
+    usage: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": output}
+    usage["totalTokenCount"] = prompt + output
     usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
     return usage
