@@ -14,9 +14,15 @@ ASK = {"contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]}]
 MODEL = "/v1beta/models/gemini-2.5-flash"
 
 
-def post(url: str, body: dict[str, Any]) -> tuple[int, str, str]:
+KEY = {"x-goog-api-key": "test"}  # what google.genai.Client(api_key=...) sends
+
+
+def post(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    headers = KEY if headers is None else headers
     req = urllib.request.Request(
-        url, json.dumps(body).encode(), {"content-type": "application/json"}
+        url, json.dumps(body).encode(), {"content-type": "application/json", **headers}
     )
     try:
         with urllib.request.urlopen(req) as resp:
@@ -74,3 +80,23 @@ def test_function_calls_default_echo_and_errors() -> None:
     assert echoed["usageMetadata"]["promptTokenCount"] == 3
     assert (status, json.loads(error)["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
     assert missing == 404
+
+
+def test_a_request_without_a_valid_key_is_refused_as_the_api_does() -> None:
+    with FakeGeminiServer(api_key="right-key") as server:
+        server.reply("Scripted.")
+        url = server.url + MODEL + ":generateContent"
+        no_key = post(url, ASK, {})
+        wrong = post(url, ASK, {"x-goog-api-key": "wrong-key"})
+        in_query = post(url + "?key=right-key", ASK, {})
+    assert no_key[0] == 403
+    assert json.loads(no_key[2])["error"]["status"] == "PERMISSION_DENIED"
+    assert "unregistered callers" in json.loads(no_key[2])["error"]["message"]
+    assert wrong[0] == 400
+    assert json.loads(wrong[2])["error"] == {
+        "code": 400,
+        "message": "API key not valid. Please pass a valid API key.",
+        "status": "INVALID_ARGUMENT",
+    }
+    answer = json.loads(in_query[2])  # the refusals used no scripted reply
+    assert answer["candidates"][0]["content"]["parts"] == [{"text": "Scripted."}]

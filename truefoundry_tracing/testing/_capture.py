@@ -154,6 +154,3 @@ def _in_place() -> frozenset[str]:
     from .. import _instruments
 
     return frozenset(_instruments._active) | frozenset(_instruments._pending)
-
-
-

@@ -17,13 +17,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from ._llm_types import ScriptedReply, normalize_tool_call
+from ._openai_api import bearer_key, key_matches
 from ._wire_fakes import _Fake, _pieces, _words
 
 __all__ = ["FakeGeminiServer"]
 
 _CALLS = (":generateContent", ":streamGenerateContent")
+# The API's answer to a request with no key (403 PERMISSION_DENIED).
+_UNREGISTERED = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
 _STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -66,7 +73,10 @@ class FakeGeminiServer(_Fake):
     ``promptTokenCount`` and ``candidatesTokenCount``. With
     nothing scripted the answer echoes the last user text (``"Echo: ..."``), one token per
     word. An error status answers Google's error body (``{"error": {"code", "message",
-    "status"}}``). :meth:`model_requests` lists the generate calls, plain and streamed.
+    "status"}}``). :meth:`model_requests` lists the generate calls, plain and streamed. As the
+    API does, it answers 403 ``PERMISSION_DENIED`` to a request with no key (``x-goog-api-key``,
+    ``?key=`` or a bearer token), and 400 ``INVALID_ARGUMENT`` to another key than ``api_key=``
+    when that is set.
 
     Example:
         >>> import json, urllib.request
@@ -74,7 +84,8 @@ class FakeGeminiServer(_Fake):
         ...     server.reply("Paris.", prompt_tokens=4)
         ...     body = {"contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]}]}
         ...     url = server.url + "/v1beta/models/gemini-2.5-flash:generateContent"
-        ...     req = urllib.request.Request(url, json.dumps(body).encode())
+        ...     key = {"x-goog-api-key": "test"}
+        ...     req = urllib.request.Request(url, json.dumps(body).encode(), key)
         ...     answer = json.load(urllib.request.urlopen(req))
         >>> answer["candidates"][0]["content"], answer["candidates"][0]["finishReason"]
         ({'parts': [{'text': 'Paris.'}], 'role': 'model'}, 'STOP')
@@ -85,8 +96,19 @@ class FakeGeminiServer(_Fake):
     _name = "gemini"
     _route = ":generateContent"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, model: str = "") -> None:
-        super().__init__(host, port, model=model or "gemini-2.5-flash")
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, model: str = "", api_key: str | None = None
+    ) -> None:
+        super().__init__(host, port, model=model or "gemini-2.5-flash", api_key=api_key)
+
+    def _refuse(self, headers: Mapping[str, str], query: str) -> tuple[int, Any] | None:
+        asked = parse_qs(query).get("key", [""])[0]
+        key = headers.get("x-goog-api-key", "").strip() or asked or bearer_key(headers)
+        if not key:
+            return 403, self._error_body(403, _UNREGISTERED)
+        if not key_matches(key, self.api_key):
+            return 400, self._error_body(400, "API key not valid. Please pass a valid API key.")
+        return None
 
     def _is_call(self, path: str) -> bool:
         return path.endswith(_CALLS)
@@ -173,15 +195,9 @@ class FakeGeminiServer(_Fake):
         finish = reply.finish_reason or "STOP"
         yield "", self._response(chunks[-1], final, model, n, finishReason=finish)
 
-    def _error(self, reply: ScriptedReply) -> Any:
-        status = _STATUS.get(reply.status, "INTERNAL" if reply.status >= 500 else "UNKNOWN")
-        return {
-            "error": {
-                "code": reply.status,
-                "message": reply.content or f"Simulated error {reply.status}",
-                "status": status,
-            }
-        }
+    def _error_body(self, status: int, message: str) -> Any:
+        name = _STATUS.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
+        return {"error": {"code": status, "message": message, "status": name}}
 
 
 def _usage(prompt: int, output: int) -> dict[str, Any]:

@@ -198,8 +198,7 @@ def child_environment(log_file: str, directory: str) -> Mapping[str, str]:
     """
     with open(os.path.join(directory, "sitecustomize.py"), "w", encoding="utf-8") as out:
         out.write(
-            "import runpy\n"
-            f"runpy.run_path({os.path.abspath(__file__)!r})['_install_from_env']()\n"
+            f"import runpy\nrunpy.run_path({os.path.abspath(__file__)!r})['_install_from_env']()\n"
         )
     path = os.environ.get("PYTHONPATH")
     return {

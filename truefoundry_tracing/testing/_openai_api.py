@@ -30,7 +30,17 @@ from ._llm_types import RecordedRequest, ScriptedReply, normalize_tool_call
 if TYPE_CHECKING:
     from ._llm_server import FakeLLMServer
 
-__all__ = ["OpenAICall", "count_tokens", "endpoint_of", "fake_embedding", "refuse"]
+__all__ = [
+    "NO_KEY",
+    "OpenAICall",
+    "bearer_key",
+    "count_tokens",
+    "endpoint_of",
+    "fake_embedding",
+    "key_matches",
+    "openai_key",
+    "refuse",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +61,33 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     422: ("invalid_request_error", None),
     429: ("rate_limit_error", "rate_limit_exceeded"),
 }
+
+
+NO_KEY = (
+    "No API key was provided. Send it in an Authorization header as "
+    "'Bearer <key>' (the openai client does this with api_key=)."
+)
+
+
+def bearer_key(headers: Mapping[str, str]) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header (lower-cased names), or ``""``."""
+    scheme, _, key = headers.get("authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def openai_key(headers: Mapping[str, str]) -> str:
+    """The API key OpenAI reads: the bearer token, or Azure OpenAI's ``api-key`` header.
+
+    Example:
+        >>> openai_key({"authorization": "Bearer sk-1"}), openai_key({"api-key": "az"})
+        ('sk-1', 'az')
+    """
+    return bearer_key(headers) or headers.get("api-key", "").strip()
+
+
+def key_matches(key: str, expected: str | None) -> bool:
+    """Whether ``key`` is accepted: any key when ``expected`` is None (constant-time compare)."""
+    return expected is None or hmac.compare_digest(key.encode(), expected.encode())
 
 
 def count_tokens(text: str) -> int:
@@ -182,18 +219,10 @@ class OpenAICall:
             self._embeddings(payload)
 
     def _check_key(self, headers: Mapping[str, str]) -> None:
-        auth = headers.get("authorization", "")
-        scheme, _, key = auth.partition(" ")
-        key = key.strip() if scheme.lower() == "bearer" else ""
-        key = key or headers.get("api-key", "").strip()  # Azure OpenAI's header
+        key = openai_key(headers)
         if not key:
-            raise _RequestError(
-                401,
-                "No API key was provided. Send it in an Authorization header as "
-                "'Bearer <key>' (the openai client does this with api_key=).",
-            )
-        expected = self._fake.api_key
-        if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
+            raise _RequestError(401, NO_KEY)
+        if not key_matches(key, self._fake.api_key):
             raise _RequestError(401, "Incorrect API key provided.", code="invalid_api_key")
 
     # ----------------------------------------------------------------------------- endpoints

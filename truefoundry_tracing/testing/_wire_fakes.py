@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from ._llm_server import RecordedRequest, ScriptedReply
+from ._openai_api import NO_KEY, bearer_key, key_matches, openai_key
 
 __all__ = ["FakeAnthropicServer", "FakeResponsesServer"]
 
@@ -67,8 +68,11 @@ class _Fake:
     _name: ClassVar[str] = "fake"
     _route: ClassVar[str] = ""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, model: str = "") -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, model: str = "", api_key: str | None = None
+    ) -> None:
         self.host, self.port, self.default_model = host, port, model
+        self.api_key = api_key
         self._lock = threading.Lock()
         self._replies: deque[ScriptedReply] = deque()
         self._requests: list[RecordedRequest] = []
@@ -165,6 +169,14 @@ class _Fake:
         raise NotImplementedError
 
     def _error(self, reply: ScriptedReply) -> Any:
+        """The API's error body for a scripted error status."""
+        return self._error_body(reply.status, reply.content or f"Simulated error {reply.status}")
+
+    def _error_body(self, status: int, message: str) -> Any:
+        raise NotImplementedError
+
+    def _refuse(self, headers: Mapping[str, str], query: str) -> tuple[int, Any] | None:
+        """(status, error body) when the API would refuse the request's credentials."""
         raise NotImplementedError
 
 
@@ -174,7 +186,9 @@ class FakeAnthropicServer(_Fake):
     Point ``anthropic.Anthropic(base_url=server.url, api_key=...)`` at :attr:`url`. A reply's
     ``content`` becomes a text block, its ``tool_calls`` ``tool_use`` blocks (``stop_reason``
     ``"tool_use"``), ``prompt_tokens``/``completion_tokens`` the ``input_tokens`` and
-    ``output_tokens`` of ``usage``; an error status answers Anthropic's error body.
+    ``output_tokens`` of ``usage``; an error status answers Anthropic's error body. As the API
+    does, it answers 401 to a request without ``x-api-key`` (or a bearer token), or with
+    another key than ``api_key=`` when that is set, and 400 without ``anthropic-version``.
 
     Example:
         >>> import json, urllib.request
@@ -182,7 +196,9 @@ class FakeAnthropicServer(_Fake):
         ...     server.reply("Paris.", prompt_tokens=9)
         ...     body = {"model": "claude-x", "max_tokens": 50,
         ...             "messages": [{"role": "user", "content": "Capital of France?"}]}
-        ...     req = urllib.request.Request(server.url + "/v1/messages", json.dumps(body).encode())
+        ...     headers = {"x-api-key": "test", "anthropic-version": "2023-06-01"}
+        ...     url = server.url + "/v1/messages"
+        ...     req = urllib.request.Request(url, json.dumps(body).encode(), headers)
         ...     answer = json.load(urllib.request.urlopen(req))
         >>> answer["content"], answer["usage"]["input_tokens"], answer["stop_reason"]
         ([{'type': 'text', 'text': 'Paris.'}], 9, 'end_turn')
@@ -191,8 +207,20 @@ class FakeAnthropicServer(_Fake):
     _name = "anthropic"
     _route = "/messages"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, model: str = "") -> None:
-        super().__init__(host, port, model=model or "claude-sonnet-4-5")
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, model: str = "", api_key: str | None = None
+    ) -> None:
+        super().__init__(host, port, model=model or "claude-sonnet-4-5", api_key=api_key)
+
+    def _refuse(self, headers: Mapping[str, str], query: str) -> tuple[int, Any] | None:
+        key = headers.get("x-api-key", "").strip() or bearer_key(headers)  # key, or OAuth token
+        if not key:
+            return 401, self._error_body(401, "x-api-key header is required")
+        if not key_matches(key, self.api_key):
+            return 401, self._error_body(401, "invalid x-api-key")
+        if not headers.get("anthropic-version"):
+            return 400, self._error_body(400, "anthropic-version: header is required")
+        return None
 
     def _parts(
         self, payload: Mapping[str, Any], reply: ScriptedReply, n: int
@@ -282,14 +310,11 @@ class FakeAnthropicServer(_Fake):
         )
         yield "message_stop", {"type": "message_stop"}
 
-    def _error(self, reply: ScriptedReply) -> Any:
+    def _error_body(self, status: int, message: str) -> Any:
         kind = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
         return {
             "type": "error",
-            "error": {
-                "type": kind.get(reply.status, "api_error"),
-                "message": reply.content or f"Simulated error {reply.status}",
-            },
+            "error": {"type": kind.get(status, "api_error"), "message": message},
         }
 
 
@@ -300,7 +325,9 @@ class FakeResponsesServer(_Fake):
     call ``client.responses.create(...)``. A reply's ``content`` becomes a ``message`` output
     item, its ``tool_calls`` ``function_call`` items; usage is ``input_tokens``,
     ``output_tokens`` and ``total_tokens``. Streams send ``response.created``, the text deltas
-    and ``response.completed`` with the whole response.
+    and ``response.completed`` with the whole response. A request without a key (``Authorization:
+    Bearer``, or Azure's ``api-key``), or with another key than ``api_key=`` when that is set,
+    gets OpenAI's 401, as from :class:`FakeLLMServer`.
 
     Example:
         >>> import json, urllib.request
@@ -308,7 +335,8 @@ class FakeResponsesServer(_Fake):
         ...     server.reply("Paris.", prompt_tokens=4)
         ...     body = {"model": "gpt-4o-mini", "input": "Capital of France?"}
         ...     url = server.base_url + "/responses"
-        ...     req = urllib.request.Request(url, json.dumps(body).encode())
+        ...     auth = {"Authorization": "Bearer test"}
+        ...     req = urllib.request.Request(url, json.dumps(body).encode(), auth)
         ...     answer = json.load(urllib.request.urlopen(req))
         >>> answer["output"][0]["content"][0]["text"], answer["usage"]["total_tokens"]
         ('Paris.', 5)
@@ -317,8 +345,20 @@ class FakeResponsesServer(_Fake):
     _name = "responses"
     _route = "/responses"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, model: str = "") -> None:
-        super().__init__(host, port, model=model or "gpt-4o-mini")
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, model: str = "", api_key: str | None = None
+    ) -> None:
+        super().__init__(host, port, model=model or "gpt-4o-mini", api_key=api_key)
+
+    def _refuse(self, headers: Mapping[str, str], query: str) -> tuple[int, Any] | None:
+        key = openai_key(headers)
+        if not key:
+            return 401, self._error_body(401, NO_KEY)
+        if not key_matches(key, self.api_key):
+            body = self._error_body(401, "Incorrect API key provided.")
+            body["error"]["code"] = "invalid_api_key"
+            return 401, body
+        return None
 
     @property
     def base_url(self) -> str:
@@ -404,15 +444,9 @@ class FakeResponsesServer(_Fake):
             yield _event("response.output_item.done", seq, output_index=index, item=item)
         yield _event("response.completed", seq, response=done)
 
-    def _error(self, reply: ScriptedReply) -> Any:
-        return {
-            "error": {
-                "message": reply.content or f"Simulated error {reply.status}",
-                "type": "invalid_request_error" if reply.status < 500 else "server_error",
-                "param": None,
-                "code": None,
-            }
-        }
+    def _error_body(self, status: int, message: str) -> Any:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -433,6 +467,10 @@ class _Handler(BaseHTTPRequestHandler):
         fake._record(RecordedRequest("POST", path, headers, body, payload, query))
         if not fake._is_call(path) or not isinstance(payload, Mapping):
             self._json(404, {"error": {"type": "not_found_error", "message": f"No route {path}."}})
+            return
+        refused = fake._refuse(headers, query)
+        if refused is not None:  # checked before a scripted reply is used, as the API would
+            self._json(*refused)
             return
         payload = fake._call(path, payload)
         reply, n = fake._next()
