@@ -131,7 +131,8 @@ def _guard_init() -> bool:
             try:
                 return func(*args, **kwargs)
             finally:
-                _report_late_init(before, _traceloop_parts())
+                if before is not None:
+                    _report_late_init(before)
 
         setattr(init, _OURS, True)
         Traceloop.init = staticmethod(init)  # type: ignore[method-assign]
@@ -141,25 +142,28 @@ def _guard_init() -> bool:
         return False
 
 
-def _traceloop_parts() -> tuple[bool, Any, Any, Any]:
+def _traceloop_parts() -> tuple[bool, Any, Any, Any] | None:
     """What ``Traceloop.init`` may start: (decorators still ours, meter provider, logger
-    provider, traceloop.com prompt sync)."""
-    from opentelemetry import _logs, metrics
-    from traceloop.sdk import Traceloop
-    from traceloop.sdk.tracing.tracing import TracerWrapper
+    provider, traceloop.com prompt sync); None if it cannot be read."""
+    try:
+        from opentelemetry import _logs, metrics
+        from traceloop.sdk import Traceloop
+        from traceloop.sdk.tracing.tracing import TracerWrapper
 
-    wrapper = TracerWrapper.__dict__.get("instance")
-    ours = wrapper is not None and getattr(wrapper, _OURS, False)
-    fetcher = getattr(Traceloop, "_Traceloop__fetcher", None)
-    return ours, metrics.get_meter_provider(), _logs.get_logger_provider(), fetcher
+        wrapper = TracerWrapper.__dict__.get("instance")
+        ours = wrapper is not None and getattr(wrapper, _OURS, False)
+        fetcher = getattr(Traceloop, "_Traceloop__fetcher", None)
+        return ours, metrics.get_meter_provider(), _logs.get_logger_provider(), fetcher
+    except Exception:
+        logger.debug("truefoundry_tracing: traceloop's state could not be read", exc_info=True)
+        return None
 
 
-def _report_late_init(
-    before: tuple[bool, Any, Any, Any], after: tuple[bool, Any, Any, Any]
-) -> None:
+def _report_late_init(before: tuple[bool, Any, Any, Any]) -> None:
     """Warn once that ``Traceloop.init()`` ran after ``init()``, naming what it started."""
+    after = _traceloop_parts()
     with STATE.lock:
-        if _LATE_INIT in STATE.warned:
+        if after is None or _LATE_INIT in STATE.warned:
             return  # the first call started what there is to say; later ones change nothing
         STATE.warned.add(_LATE_INIT)
     try:
