@@ -61,11 +61,40 @@ def test_mcp2_own_spans_and_the_server_spans_in_the_same_trace(
     tfy_spans.assert_tree("weather_tools.workflow > get_weather.tool > tools/call get_weather")
 
 
+def test_resources_and_prompts_are_spans_with_their_request_and_result(
+    tfy_spans: CapturedSpans,
+) -> None:
+    require_instrumented("mcp")
+    got = asyncio.run(example.read_and_prompt("Paris"))
+    assert got == ("Paris, Lyon", "What is the forecast for Paris?")
+
+    assert len(tfy_spans.traces()) == 1, tfy_spans.tree()
+    read = tfy_spans.one("resources/read.mcp")
+    prompt = tfy_spans.one("prompts/get.mcp")
+    assert "weather://cities" in str(read.attributes["traceloop.entity.input"])
+    assert "Paris, Lyon" in str(read.attributes["traceloop.entity.output"])
+    assert '"city": "Paris"' in str(prompt.attributes["traceloop.entity.input"]).replace(
+        '"city":"Paris"', '"city": "Paris"'
+    )
+    assert "What is the forecast for Paris?" in str(prompt.attributes["traceloop.entity.output"])
+    if MCP_MAJOR >= 2:  # this library's spans: the request's parameters as sent
+        assert read.scope == prompt.scope == "truefoundry_tracing.mcp"
+        assert json.loads(str(read.attributes["traceloop.entity.input"])) == {
+            "uri": "weather://cities"
+        }
+        assert json.loads(str(prompt.attributes["traceloop.entity.input"])) == {
+            "name": "forecast",
+            "arguments": {"city": "Paris"},
+        }
+
+
 def test_example_runs_offline_and_prints_its_trace(
     run_example: Callable[[str], tuple[str, str]],
 ) -> None:
     out, err = run_example("mcp_tools")
-    assert out.strip() == "Sunny in Paris, 24 C."
+    assert out.splitlines() == ["Sunny in Paris, 24 C.", "What is the forecast for Paris?"]
     names = tree_names(err)
     assert names[0] == "weather_tools.workflow"
     assert "get_weather.tool" in names and "tools/list.mcp" in names
+    assert "weather_context.workflow" in names
+    assert "resources/read.mcp" in names and "prompts/get.mcp" in names

@@ -4,13 +4,15 @@ traceloop's MCP instrumentation is written against mcp 1.x (``mcp.shared.session
 ``streamablehttp_client``) and fails on mcp 2.x, which the OpenAI Agents SDK and Pydantic AI
 install; mcp 2.x's own spans name the tool but carry neither its arguments nor its result.
 This instrumentation applies traceloop's on mcp 1.x, where it works, and on mcp 2.x (or
-where this traceloop-sdk ships no MCP instrumentation) records the client side itself:
+where this traceloop-sdk ships no MCP instrumentation) records each request the client sends
+(``ClientSession.send_request``, which every client call goes through):
 
-* ``ClientSession.call_tool(name, arguments)``: a ``<name>.tool`` span
-  (``traceloop.span.kind`` = ``tool``) with the arguments as entity input and the result
-  (its text content, or its structured content) as entity output, marked as an error when
-  the server reports one;
-* ``ClientSession.list_tools()``: a ``tools/list.mcp`` span whose output is the tool names.
+* ``tools/call``: a ``<name>.tool`` span (``traceloop.span.kind`` = ``tool``) with the
+  arguments as entity input and the result (its text content, or its structured content) as
+  entity output, marked as an error when the server reports one;
+* ``tools/list``: a ``tools/list.mcp`` span whose output is the tool names;
+* any other request (``resources/read``, ``prompts/get``, ``initialize``, ...): a
+  ``<method>.mcp`` span with the request's parameters as input and the result as output.
 
 The span names are the ones traceloop gives them on mcp 1.x, so a trace reads the same on
 both majors.
@@ -66,8 +68,7 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from .._version import __version__
 
         tracer = get_tracer("truefoundry_tracing.mcp", __version__, kwargs.get("tracer_provider"))
-        wrapt.wrap_function_wrapper(_SESSION, "ClientSession.call_tool", _call_tool(tracer))
-        wrapt.wrap_function_wrapper(_SESSION, "ClientSession.list_tools", _list_tools(tracer))
+        wrapt.wrap_function_wrapper(_SESSION, "ClientSession.send_request", _send_request(tracer))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         delegate = getattr(self, "_delegate", None)
@@ -75,33 +76,55 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             delegate.uninstrument()
             return
         session = importlib.import_module(_SESSION).ClientSession
-        for name in ("call_tool", "list_tools"):
-            method = session.__dict__.get(name)
-            if isinstance(method, wrapt.FunctionWrapper):
-                setattr(session, name, method.__wrapped__)
+        method = session.__dict__.get("send_request")
+        if isinstance(method, wrapt.FunctionWrapper):
+            session.send_request = method.__wrapped__
 
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-def _call_tool(tracer: Any) -> Wrapper:
+def _send_request(tracer: Any) -> Wrapper:
     async def wrapper(wrapped: Any, _session: Any, args: Any, kwargs: Any) -> Any:
-        name, arguments = _tool_request(args, kwargs)
-        if not FLAGS.enabled or not isinstance(name, str):
+        request = args[0] if args else kwargs.get("request")
+        method = getattr(request, "method", None)
+        if not FLAGS.enabled or not isinstance(method, str):
             return await wrapped(*args, **kwargs)
-        attributes = tool_attributes(name, arguments or {})
-        with tracer.start_as_current_span(f"{name}.tool", attributes=attributes) as span:
+        params = getattr(request, "params", None)
+        name = getattr(params, "name", None)
+        if method == "tools/call" and isinstance(name, str):
+            attributes = tool_attributes(name, getattr(params, "arguments", None) or {})
+            with tracer.start_as_current_span(f"{name}.tool", attributes=attributes) as span:
+                result = await wrapped(*args, **kwargs)
+                _record_result(span, result)
+                return result
+        attributes = {"traceloop.span.kind": "task", "traceloop.entity.name": method}
+        if params is not None and FLAGS.trace_content:
+            attributes["traceloop.entity.input"] = clip(to_json(_plain(params)))
+        with tracer.start_as_current_span(f"{method}.mcp", attributes=attributes) as span:
             result = await wrapped(*args, **kwargs)
-            _record_result(span, result)
+            if FLAGS.trace_content:
+                span.set_attribute(
+                    "traceloop.entity.output", clip(to_json(_output(method, result)))
+                )
             return result
 
     return wrapper
 
 
-def _tool_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    name = args[0] if args else kwargs.get("name")
-    arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
-    return name, arguments
+def _output(method: str, result: Any) -> Any:
+    """What a request's span records as output: the tool names of a listing, else the result."""
+    if method == "tools/list":
+        return [getattr(t, "name", None) for t in getattr(result, "tools", None) or ()]
+    return _plain(result)
+
+
+def _plain(message: Any) -> Any:
+    """An MCP message as it goes over the wire (its fields that are set), or as it is."""
+    try:
+        return message.model_dump(by_alias=True, mode="json", exclude_none=True)
+    except Exception:
+        return message
 
 
 def _record_result(span: Any, result: Any) -> None:
@@ -122,18 +145,3 @@ def _record_result(span: Any, result: Any) -> None:
         record_output(span, output)
     except Exception:  # never into the app: the span keeps what it has
         return
-
-
-def _list_tools(tracer: Any) -> Wrapper:
-    async def wrapper(wrapped: Any, _session: Any, args: Any, kwargs: Any) -> Any:
-        if not FLAGS.enabled:
-            return await wrapped(*args, **kwargs)
-        attributes = {"traceloop.span.kind": "task", "traceloop.entity.name": "tools/list"}
-        with tracer.start_as_current_span("tools/list.mcp", attributes=attributes) as span:
-            result = await wrapped(*args, **kwargs)
-            if FLAGS.trace_content:
-                names = [getattr(t, "name", None) for t in getattr(result, "tools", None) or ()]
-                span.set_attribute("traceloop.entity.output", clip(to_json(names)))
-            return result
-
-    return wrapper
