@@ -73,7 +73,7 @@ def _traceable(value: Any) -> Any:
         return value
 
 
-class _Recorded(Span):
+class _Recorded(Span):  # type: ignore[misc]
     """One Haystack operation recorded as a span of ours."""
 
     def __init__(self, entity: Entity, name: str, component_type: str | None) -> None:
@@ -110,7 +110,7 @@ class _Recorded(Span):
         return {"trace_id": context.trace_id, "span_id": context.span_id}
 
 
-class _Untraced(Span):
+class _Untraced(Span):  # type: ignore[misc]
     """An operation with no span of its own (its tags are dropped)."""
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -137,7 +137,7 @@ def _kind_and_name(operation: str, tags: dict[str, Any], parent: Any) -> tuple[s
     return "task", operation
 
 
-class TraceloopTracer(Tracer):
+class TraceloopTracer(Tracer):  # type: ignore[misc]
     """A Haystack tracer whose spans are traceloop entity spans (see the module docstring).
 
     Example:
