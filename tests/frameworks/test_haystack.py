@@ -11,6 +11,7 @@ run outside a pipeline has no agent or tool span there, pinned as a known gap.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
 import textwrap
@@ -211,6 +212,61 @@ def test_imported_after_init_haystack_adds_no_span_of_its_own(
         )
     else:
         assert (tracer, names) == ("NullTracer", ["haystack_pipeline.workflow", "openai.chat"])
+
+
+@pytest.mark.skipif(not HAYSTACK3, reason="Haystack 3 only: on 2.x traceloop's instrumentation")
+def test_async_agent_run_with_a_failing_tool_marks_the_tool_span(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    from haystack.components.agents import Agent
+    from haystack.dataclasses import ChatMessage
+    from haystack.tools import Tool
+
+    def no_weather(city: str) -> str:
+        raise RuntimeError(f"no weather for {city}")
+
+    require_instrumented("haystack")
+    tool = Tool(
+        name="get_weather",
+        description=example.WEATHER_TOOL.description,
+        parameters=example.WEATHER_TOOL.parameters,
+        function=no_weather,
+    )
+    llm.reply(tool_calls=[TOOL_CALL])
+    llm.reply("No weather today.")
+    agent = Agent(chat_generator=example.generator(llm.base_url, API_KEY, "m", False), tools=[tool])
+
+    result = asyncio.run(agent.run_async(messages=[ChatMessage.from_user(QUESTION)]))
+
+    assert result["last_message"].text == "No weather today."
+    trace = one_trace(tfy_spans, "agent.agent")
+    trace.assert_tree("agent.agent > step_0.task > get_weather.tool")
+    trace.assert_one_llm_span_per_call(2)
+    failed = trace.one("get_weather.tool")
+    assert failed.status == "ERROR"
+    assert "no weather for Paris" in failed.attributes["traceloop.entity.output"]
+
+
+@pytest.mark.skipif(not HAYSTACK3, reason="Haystack 3 only: on 2.x traceloop's instrumentation")
+def test_a_tracer_the_app_set_is_kept_and_the_report_says_so(
+    run_offline: Callable[[list[str]], CompletedProcess[str]],
+) -> None:
+    script = textwrap.dedent(
+        """
+        import json
+        from haystack import tracing
+        from haystack.tracing.logging_tracer import LoggingTracer
+        import truefoundry_tracing as tt
+
+        tracing.enable_tracing(LoggingTracer())
+        status = tt.init(app_name="own-tracer", console=False)
+        reason = {o.name: o for o in status.instrument_report}["haystack"].reason
+        print(json.dumps([type(tracing.tracer.actual_tracer).__name__, reason]))
+        """
+    )
+    tracer, reason = json.loads(run_offline(["-c", script]).stdout.splitlines()[-1])
+    assert tracer == "LoggingTracer"
+    assert "not traced: the app set Haystack's tracer (LoggingTracer)" in reason
 
 
 def test_example_runs_offline_and_prints_its_traces(

@@ -40,7 +40,7 @@ def failure_hint(name: str, version: str | None) -> str:
     """The fix for an instrumentation known to fail on this major version, or ``""``.
 
     Example:
-        >>> failure_hint("google_generativeai", "1.52.0")[:30]
+        >>> failure_hint("google_generativeai", "1.52.0")[:31]
         ' Install traceloop-sdk 0.45.6 o'
         >>> failure_hint("haystack", "3.4.1")
         ''

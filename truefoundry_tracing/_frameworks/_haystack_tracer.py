@@ -32,8 +32,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from haystack.tracing import Span, Tracer
-
 from .._context import WORKFLOW_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS
@@ -73,8 +71,9 @@ def _traceable(value: Any) -> Any:
         return value
 
 
-class _Recorded(Span):  # type: ignore[misc]
-    """One Haystack operation recorded as a span of ours."""
+class _Recorded:
+    """One Haystack operation recorded as a span of ours (a ``haystack.tracing.Span`` by its
+    methods: this module does not import Haystack, so the docstring examples run without it)."""
 
     def __init__(self, entity: Entity, name: str, component_type: str | None) -> None:
         self.entity = entity
@@ -98,6 +97,10 @@ class _Recorded(Span):  # type: ignore[misc]
         except Exception as exc:
             report(_NAME, exc)
 
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
     def set_content_tag(self, key: str, value: Any) -> None:
         if FLAGS.trace_content:
             self.set_tag(key, value)
@@ -110,14 +113,23 @@ class _Recorded(Span):  # type: ignore[misc]
         return {"trace_id": context.trace_id, "span_id": context.span_id}
 
 
-class _Untraced(Span):  # type: ignore[misc]
+class _Untraced:
     """An operation with no span of its own (its tags are dropped)."""
 
     def set_tag(self, key: str, value: Any) -> None:
         return None
 
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        return None
+
     def set_content_tag(self, key: str, value: Any) -> None:
         return None
+
+    def raw_span(self) -> Any:
+        return self
+
+    def get_correlation_data_for_logs(self) -> dict[str, Any]:
+        return {}
 
 
 def _kind_and_name(operation: str, tags: dict[str, Any], parent: Any) -> tuple[str, str]:
@@ -137,8 +149,9 @@ def _kind_and_name(operation: str, tags: dict[str, Any], parent: Any) -> tuple[s
     return "task", operation
 
 
-class TraceloopTracer(Tracer):  # type: ignore[misc]
-    """A Haystack tracer whose spans are traceloop entity spans (see the module docstring).
+class TraceloopTracer:
+    """A Haystack tracer (``haystack.tracing.Tracer`` by its methods) whose spans are traceloop
+    entity spans (see the module docstring).
 
     Example:
         >>> from opentelemetry import trace
@@ -184,7 +197,7 @@ class TraceloopTracer(Tracer):  # type: ignore[misc]
     @contextlib.contextmanager
     def trace(
         self, operation_name: str, tags: dict[str, Any] | None = None, parent_span: Any = None
-    ) -> Iterator[Span]:
+    ) -> Iterator[_Recorded | _Untraced]:
         """Run the block inside the span of ``operation_name``."""
         recorded = self._open(operation_name, tags or {}, parent_span)
         if recorded is None:
@@ -204,7 +217,7 @@ class TraceloopTracer(Tracer):  # type: ignore[misc]
             except Exception as exc:
                 report(_NAME, exc)
 
-    def current_span(self) -> Span | None:
+    def current_span(self) -> _Recorded | None:
         """The span of ours the current context is in, if its span is the current one."""
         from opentelemetry import context as context_api
         from opentelemetry import trace
