@@ -35,6 +35,8 @@ from typing import Any
 from .._otel_compat import replace_parent
 from ._fixes import correct
 from ._google_genai import fix_google_genai
+from ._haystack import delegated as haystack_delegated
+from ._haystack import note as haystack_note
 from ._offline import Switch, agents_export_off, apply
 
 __all__ = ["activate", "drop", "on_start", "state"]
@@ -86,6 +88,8 @@ def activate(name: str) -> str:
         )
     if name == "google_generativeai":
         return fix_google_genai()
+    if name == "haystack" and not haystack_delegated():  # Haystack 3: no outer LLM span
+        return haystack_note()
     if name in _OUTER_SCOPES:
         state.outer = state.outer | {_OUTER_SCOPES[name]}
         state.active = True

@@ -3,10 +3,11 @@
 * **DSPy 3.x** is no longer one: its own HTTP engine (``engine="auto"``, its bundled
   ``lm15``), which neither the OpenAI nor the LiteLLM instrumentation sees, has its model calls
   recorded by this library's DSPy instrumentation (``_dspy``).
-* **New majors traceloop's instrumentation fails on** (haystack-ai 3), or that it does
-  not support (google-genai under traceloop-sdk 0.38, whose instrumentation needs the old
-  google-generativeai; reported at ``init()`` and by ``doctor`` before the app imports it):
-  the failure in the report names the versions that work.
+* **New majors an instrumentation does not support** (google-genai under traceloop-sdk 0.38,
+  whose instrumentation needs the old google-generativeai; reported at ``init()`` and by
+  ``doctor`` before the app imports it): the failure in the report names the versions that
+  work. haystack-ai 3, on which traceloop's instrumentation fails, is no longer one: this
+  library's Haystack instrumentation (``_haystack``) records Haystack 3's own tracing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ __all__ = ["failure_hint", "untraced"]
 
 # instrumentation name -> (distribution, first major it fails on, fix)
 _FAILING_MAJORS: dict[str, tuple[str, int, str]] = {
-    "haystack": ("haystack-ai", 3, "install 'haystack-ai<3' to trace Haystack pipelines"),
     # traceloop 0.38's instrumentation wraps only the old google-generativeai SDK
     "google_generativeai": (
         "google-genai",
@@ -40,9 +40,9 @@ def failure_hint(name: str, version: str | None) -> str:
     """The fix for an instrumentation known to fail on this major version, or ``""``.
 
     Example:
-        >>> failure_hint("haystack", "3.4.0")[:27]
-        " Install 'haystack-ai<3' to"
-        >>> failure_hint("haystack", "2.31.0")
+        >>> failure_hint("google_generativeai", "1.52.0")[:31]
+        ' Install traceloop-sdk 0.45.6 o'
+        >>> failure_hint("haystack", "3.4.1")
         ''
     """
     known = _FAILING_MAJORS.get(name)

@@ -29,7 +29,12 @@ SWITCHES: dict[str, tuple[Switch, ...]] = {
         Switch("CREWAI_DISABLE_TELEMETRY", "true", "CrewAI's anonymous telemetry"),
         Switch("CREWAI_TRACING_ENABLED", "false", "CrewAI's own tracing to its platform"),
     ),
-    "haystack": (Switch("HAYSTACK_TELEMETRY_ENABLED", "False", "Haystack's telemetry"),),
+    "haystack": (
+        Switch("HAYSTACK_TELEMETRY_ENABLED", "False", "Haystack's telemetry"),
+        # Haystack 2 turns its own OpenTelemetry tracer on when imported after init(): a
+        # second span per pipeline and component, and a probe span at import, each its own trace
+        Switch("HAYSTACK_AUTO_TRACE_ENABLED", "false", "Haystack 2's own second set of spans"),
+    ),
     "agno": (
         Switch(
             "AGNO_TELEMETRY",
