@@ -436,6 +436,7 @@ def _instrument(
         if not _partial_ok(exc, inst):
             _final[inst.name] = _failure(exc, inst, lib_version, inst_version)
             return _final[inst.name]
+        _dedupe_notes[inst.name] = _dedupe.activate(inst.name)  # applied: corrected as well
         _active[inst.name] = (
             instrumentor,
             outcome(

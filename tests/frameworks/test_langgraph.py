@@ -42,7 +42,7 @@ def script(llm: FakeLLMServer) -> None:
 
 
 def test_agent_graph_nodes_tool_and_one_llm_span_per_model_call(
-    tfy_spans: CapturedSpans, llm: FakeLLMServer, known_gap: Callable[[str], None]
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:
     require_instrumented("langchain")
     script(llm)
@@ -67,23 +67,18 @@ def test_agent_graph_nodes_tool_and_one_llm_span_per_model_call(
     first, second = (spans.llm(c) for c in calls)
     assert first.model == second.model == "gpt-4o-mini"
     assert first.input_messages[-1].content == "How many people live in Paris?"
-    if TL_038:
-        # 0.38 reads tool calls from additional_kwargs, where langchain-openai 1.x no longer
-        # puts them, and maps no role to LangChain's ToolMessage
-        known_gap(
-            "tool calls the model requests are missing from the LLM span, and a tool result "
-            "message has the role `unknown` (traceloop 0.38 reads them where langchain-openai "
-            "1.x no longer puts them)"
-        )
-        assert first.output_messages[0].tool_calls == ()
-    else:
-        (call,) = first.output_messages[0].tool_calls
-        assert call["name"] == "population"
-        arguments = call["arguments"]
-        assert (json.loads(arguments) if isinstance(arguments, str) else arguments) == {
-            "city": "Paris"
-        }
-    assert second.input_messages[-1].role == ("unknown" if TL_038 else "tool")
+    # traceloop 0.38 reads them from additional_kwargs, where langchain-openai 1.x no longer
+    # puts them, and maps no role to LangChain's ToolMessage: _frameworks/_langchain038 adds both
+    assert first.output_messages[0].role == "assistant"
+    (call,) = first.output_messages[0].tool_calls
+    assert call["name"] == "population"
+    arguments = call["arguments"]
+    assert (json.loads(arguments) if isinstance(arguments, str) else arguments) == {"city": "Paris"}
+    (asked,) = second.input_messages[
+        -2
+    ].tool_calls  # the assistant turn, in the second call's input
+    assert asked["name"] == "population"
+    assert second.input_messages[-1].role == "tool"
     assert second.input_messages[-1].content == "2.1 million"
     assert second.output_text == "Paris has about 2.1 million inhabitants."
     assert [(v.input_tokens, v.output_tokens, v.total_tokens) for v in (first, second)] == [

@@ -10,7 +10,8 @@
   per call. Those values are skipped like ``NOT_GIVEN``.
 * **Framework corrections** with modules of their own (CrewAI's streamed runs and tool spans,
   :mod:`._crewai`; LlamaIndex workflow agents' step names and context, :mod:`._llamaindex`;
-  Anthropic ``messages.stream()`` on the 0.38 line, :mod:`._anthropic038`):
+  Anthropic ``messages.stream()`` on the 0.38 line, :mod:`._anthropic038`; LangChain's tool
+  calls and tool messages on the 0.38 line, :mod:`._langchain038`):
   :func:`correct` applies the one for an instrumentation once it is applied.
 """
 
@@ -26,6 +27,7 @@ __all__ = ["correct", "fix_anthropic_stream_usage", "skip_openai_omit"]
 _CORRECTIONS = {
     "anthropic": "_anthropic038",  # messages.stream() on the 0.38 line
     "crewai": "_crewai",
+    "langchain": "_langchain038",  # tool calls and tool messages on the 0.38 line
     "llama_index": "_llamaindex",
 }
 
