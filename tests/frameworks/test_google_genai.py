@@ -270,14 +270,30 @@ def test_a_streamed_run_left_early_ends_its_spans_with_what_was_read(
 def test_a_streamed_run_the_api_refuses_is_an_error_on_both_spans(
     tfy_spans: CapturedSpans, gemini: FakeGeminiServer
 ) -> None:
+    """Sync and async: the agent span and the model call's span are errors, under one trace."""
     require_instrumented("google_generativeai")
-    gemini.reply(status=429, content="Resource has been exhausted.")
-    gc = client(gemini)
     config = types.GenerateContentConfig(tools=[example.get_weather])
-    with pytest.raises(genai.errors.ClientError, match="exhausted"):
-        list(gc.models.generate_content_stream(model=MODEL, contents="Capital?", config=config))
-    run = tfy_spans.one(AFC)
-    assert run.status == "ERROR" and "exhausted" in (run.status_message or "")
-    assert json.loads(run.attributes["traceloop.entity.output"]) == ""  # what was read: nothing
-    failed = tfy_spans.llm_spans().one()
-    assert failed.status == "ERROR" and parent(tfy_spans, failed) is run
+    gc = client(gemini)
+
+    async def main() -> list[types.GenerateContentResponse]:
+        chunks = await gc.aio.models.generate_content_stream(
+            model=MODEL, contents="Capital?", config=config
+        )
+        return [c async for c in chunks]
+
+    for read in (
+        lambda: list(gc.models.generate_content_stream(model=MODEL, contents="?", config=config)),
+        lambda: asyncio.run(main()),
+    ):
+        gemini.reply(status=429, content="Resource has been exhausted.")
+        with pytest.raises(genai.errors.ClientError, match="exhausted"):
+            read()
+
+    assert len(tfy_spans.traces()) == 2, tfy_spans.tree()
+    for trace in tfy_spans.traces():
+        run = trace.root
+        assert run.name == AFC and "exhausted" in (run.status_message or "")
+        assert run.status == "ERROR" and [e.name for e in run.events] == ["exception"]
+        assert json.loads(run.attributes["traceloop.entity.output"]) == ""  # nothing was read
+        failed = trace.llm_spans().one()
+        assert failed.status == "ERROR" and parent(trace, failed) is run
