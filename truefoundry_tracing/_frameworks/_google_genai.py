@@ -217,7 +217,7 @@ def _wrap_runs(models: Any, extra: Any) -> None:
         (chats.AsyncChat, chat_afc, "send_message", "send_message_stream"),
     ):
         sync = not cls.__name__.startswith("Async")
-        wrap_function_wrapper(cls, plain, (_run_sync if sync else _run_async)(afc))
+        wrap_function_wrapper(cls, plain, _run(afc, call if sync else acall))
         wrap_function_wrapper(cls, streamed, (_run_stream if sync else _run_astream)(afc))
     wrap_function_wrapper(extra, "invoke_function_from_dict_args", _tool_sync)
     wrap_function_wrapper(extra, "invoke_function_from_dict_args_async", _tool_async)
@@ -307,22 +307,15 @@ class _Texts:
             span.set_attribute("traceloop.entity.output", clip(to_json("".join(self.parts))))
 
 
-def _run_sync(afc: Afc) -> Wrapper:
+def _run(afc: Afc, through: Callable[..., Any]) -> Wrapper:
+    """A call that may run functions, made ``through`` :func:`call` (sync) or :func:`acall`
+    (async) in its agent span, which records the answer's text."""
+
     def run(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         opened = lambda: _opened_run(afc, instance, args, kwargs)  # noqa: E731
-        return call(_FRAMEWORK, opened, wrapped, args, kwargs, _text)
-
-    return run
-
-
-def _run_async(afc: Afc) -> Wrapper:
-    def run(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        opened = lambda: _opened_run(afc, instance, args, kwargs)  # noqa: E731
-        return acall(_FRAMEWORK, opened, wrapped, args, kwargs, _text)
+        return through(_FRAMEWORK, opened, wrapped, args, kwargs, _text)
 
     return run
 

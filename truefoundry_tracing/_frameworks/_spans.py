@@ -235,7 +235,6 @@ def begin(framework: str, open_span: Opener | Entity) -> Entity | None:
     when tracing is off, the call is not recorded, or starting it failed (said once).
 
     Example:
-        >>> from opentelemetry import trace
         >>> begin("demo", lambda: None) is None
         True
     """
