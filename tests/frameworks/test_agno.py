@@ -284,6 +284,42 @@ def test_a_stream_left_early_ends_its_span(tfy_spans: CapturedSpans, llm: FakeLL
     assert tfy_spans.names.count("Weather.agent") == 1  # ended, so captured
 
 
+def test_an_async_stream_left_early_ends_its_span_without_an_error(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
+) -> None:
+    require_instrumented("agno")
+    script(llm)
+    agent = example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini")
+
+    async def main() -> None:
+        stream = agent.arun(QUESTION, stream=True)
+        await stream.__anext__()
+        await stream.aclose()
+
+    asyncio.run(main())
+
+    span = tfy_spans.one("Weather.agent")  # ended, so captured
+    assert span.status != "ERROR"
+    assert "agno.run.id" in span.attributes
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_streamed_run_that_ends_in_an_error_event_is_an_error_span(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer, mode: str
+) -> None:
+    """Agno reports a failed model call in the stream (``RunError``), not as an exception."""
+    require_instrumented("agno")
+    llm.reply(status=400, content="bad request")
+
+    run(example.make_agent(llm.base_url, API_KEY, "gpt-4o-mini"), mode)
+
+    span = tfy_spans.one("Weather.agent")
+    assert span.status == "ERROR" and span.status_message == "bad request"
+    assert not span.events  # no exception: Agno did not raise
+    assert "traceloop.entity.output" not in span.attributes
+    assert "agno.run.id" in span.attributes
+
+
 def test_init_turns_agno_telemetry_off_and_says_so() -> None:
     status = require_instrumented("agno")
     import os

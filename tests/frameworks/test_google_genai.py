@@ -215,3 +215,85 @@ def test_example_runs_offline_and_prints_its_trace(
         f"generate_content {MODEL}",
         f"generate_content {MODEL}",
     ]
+
+
+def test_a_streamed_run_that_calls_a_function_is_one_trace(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    require_instrumented("google_generativeai")
+    script_tool_run(gemini)
+    gc = client(gemini)
+    config = types.GenerateContentConfig(tools=[example.get_weather])
+
+    chunks = gc.models.generate_content_stream(model=MODEL, contents="Weather?", config=config)
+    assert "".join(c.text or "" for c in chunks) == ANSWER
+
+    assert len(tfy_spans.traces()) == 1, tfy_spans.tree()
+    tfy_spans.assert_one_llm_span_per_call(2)
+    assert tfy_spans.root.name == AFC
+    check_tool_run(tfy_spans, *tfy_spans.llm_spans())
+    assert all(tfy_spans.llm(s).streaming for s in tfy_spans.llm_spans())
+
+
+def test_a_streamed_run_left_early_ends_its_spans_with_what_was_read(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    """Sync and async: the agent span ends when the app stops reading, without an error, with
+    the text read so far; so does the model call's span."""
+    require_instrumented("google_generativeai")
+    gemini.reply(STREAMED)
+    gemini.reply(STREAMED)
+    gc = client(gemini)
+    config = types.GenerateContentConfig(tools=[example.get_weather])
+    chunks = gc.models.generate_content_stream(model=MODEL, contents="Capital?", config=config)
+    assert next(iter(chunks)).text == "Paris"
+    chunks.close()
+
+    async def main() -> None:
+        stream = await gc.aio.models.generate_content_stream(
+            model=MODEL, contents="Capital?", config=config
+        )
+        async for chunk in stream:
+            assert chunk.text == "Paris"
+            break
+        await stream.aclose()
+
+    asyncio.run(main())
+
+    assert len(tfy_spans.traces()) == 2, tfy_spans.tree()
+    for trace in tfy_spans.traces():
+        assert trace.root.name == AFC and trace.root.status != "ERROR"
+        assert json.loads(trace.root.attributes["traceloop.entity.output"]) == "Paris"
+        assert trace.llm().output_text == "Paris"
+
+
+def test_a_streamed_run_the_api_refuses_is_an_error_on_both_spans(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    """Sync and async: the agent span and the model call's span are errors, under one trace."""
+    require_instrumented("google_generativeai")
+    config = types.GenerateContentConfig(tools=[example.get_weather])
+    gc = client(gemini)
+
+    async def main() -> list[types.GenerateContentResponse]:
+        chunks = await gc.aio.models.generate_content_stream(
+            model=MODEL, contents="Capital?", config=config
+        )
+        return [c async for c in chunks]
+
+    for read in (
+        lambda: list(gc.models.generate_content_stream(model=MODEL, contents="?", config=config)),
+        lambda: asyncio.run(main()),
+    ):
+        gemini.reply(status=429, content="Resource has been exhausted.")
+        with pytest.raises(genai.errors.ClientError, match="exhausted"):
+            read()
+
+    assert len(tfy_spans.traces()) == 2, tfy_spans.tree()
+    for trace in tfy_spans.traces():
+        run = trace.root
+        assert run.name == AFC and "exhausted" in (run.status_message or "")
+        assert run.status == "ERROR" and [e.name for e in run.events] == ["exception"]
+        assert json.loads(run.attributes["traceloop.entity.output"]) == ""  # nothing was read
+        failed = trace.llm_spans().one()
+        assert failed.status == "ERROR" and parent(trace, failed) is run

@@ -20,14 +20,9 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
+from ._own import OwnInstrumentor, Targets
 from ._spans import Entity, acall, report
 
 __all__ = ["AG2Instrumentor"]
@@ -103,36 +98,35 @@ def _middleware_class(tracer: Any) -> type:
     return TraceMiddleware
 
 
-class AG2Instrumentor(BaseInstrumentor):  # type: ignore[misc]
+def _run_init(tracer: Any) -> Any:
+    """The wrapper of ``AgentRun.__init__``: our middleware first in every run."""
+    from ag2 import Middleware
+
+    middleware = _middleware_class(tracer)
+
+    def init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            agent = args[0] if args else kwargs.get("agent")
+            ours = Middleware(middleware, agent=str(getattr(agent, "name", "agent")))
+            kwargs = {**kwargs, "middleware": (ours, *kwargs.get("middleware", ()))}
+        except Exception as exc:
+            report(_FRAMEWORK, exc)
+        return wrapped(*args, **kwargs)
+
+    return init
+
+
+class AG2Instrumentor(OwnInstrumentor):
     """Agent and tool spans for AG2 (see the module's docstring)."""
 
-    _target: Any = None
-
-    def instrumentation_dependencies(self) -> Collection[str]:
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
         return ("ag2 >= 1.0",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        from ag2 import AgentRun, Middleware
-        from wrapt import wrap_function_wrapper
+    def targets(self, tracer: Any) -> Targets:
+        return {("ag2", "AgentRun.__init__"): _run_init(tracer)}
 
-        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        middleware = _middleware_class(tracer)
-
-        def init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            try:
-                agent = args[0] if args else kwargs.get("agent")
-                ours = Middleware(middleware, agent=str(getattr(agent, "name", "agent")))
-                kwargs = {**kwargs, "middleware": (ours, *kwargs.get("middleware", ()))}
-            except Exception as exc:
-                report(_FRAMEWORK, exc)
-            return wrapped(*args, **kwargs)
-
-        wrap_function_wrapper(AgentRun, "__init__", init)
-        self._target = AgentRun
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
-        if self._target is not None:
-            unwrap(self._target, "__init__")
-            self._target = None
+    def missing(self, names: list[str]) -> None:
+        raise AttributeError(
+            f"this AG2 release has no {', '.join(names)}, where every run is traced, so "
+            "nothing of AG2 is traced. Install ag2 1.2, the release this is tested with."
+        )

@@ -26,22 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from .._context import AGENT_KEY, ENTITY_PATH_KEY, WORKFLOW_KEY
-from .._state import FLAGS
+from .._state import FLAGS, warn_once
 from ._offline import agno_telemetry_gate
+from ._spans import Entity, astream, begin, inside, report, stream
 
 __all__ = ["AgnoInstrumentor"]
 
-logger = logging.getLogger("truefoundry_tracing")
+_FRAMEWORK = "Agno"
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -107,107 +106,46 @@ _EVENTS = {
         "",
     ),
 }
-_warned: set[str] = set()
 
 
-def _warn_once(what: str) -> None:
-    if what not in _warned:
-        _warned.add(what)
-        logger.warning(
-            "truefoundry_tracing: recording an Agno %s failed; the run goes on, partly "
-            "untraced. Please report it with the traceback below.",
-            what,
-            exc_info=True,
-        )
+def _start(
+    tracer: Any, label: str, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Entity:
+    """The span of a run or tool call (a team is an agent, named ``<name>.team``)."""
+    name, value = _entity(label, instance, args, kwargs)
+    kind = label if label in ("tool", "workflow") else "agent"
+    attrs: dict[str, Any] = {"gen_ai.system": "agno"}
+    if kind == "tool":
+        call_id = getattr(instance, "call_id", None)
+        attrs["gen_ai.tool.call.id"] = str(call_id) if call_id else None
+        attrs["gen_ai.operation.name"] = None  # not on Agno's tool spans
+    return Entity.start(tracer, kind, name, value, attrs, label=label)
 
 
-class _Tracing:
-    """The OpenTelemetry pieces the wrappers use, bound once."""
+def _record(span: Any, value: Any, error: str | None = None, run_id: Any = None) -> None:
+    """Record a run's or a tool's result, or the error Agno returned in its place, and the
+    run's id (``agno.run.id``: a run paused for confirmation and its ``continue_run`` share
+    it)."""
+    try:
+        if isinstance(run_id, str):
+            span.set_attribute("agno.run.id", run_id)
+        if error is not None:
+            from opentelemetry.trace import Status, StatusCode
 
-    def __init__(self, tracer: Any) -> None:
-        from opentelemetry import context as context_api
-        from opentelemetry import trace
-        from opentelemetry.trace import Status, StatusCode
+            span.set_status(Status(StatusCode.ERROR, error))
+        elif FLAGS.trace_content:
+            from .._serialize import clip, to_json
 
-        from .._serialize import clip, to_json
+            span.set_attribute("traceloop.entity.output", clip(to_json(value)))
+    except Exception as exc:
+        report(_FRAMEWORK, exc)
 
-        self.tracer = tracer
-        self.attach = context_api.attach
-        self.detach = context_api.detach
-        self.current = context_api.get_current
-        self.set_value = context_api.set_value
-        self.in_context = trace.set_span_in_context
-        self._status: Callable[[Any, str], Any] = Status
-        self._error = StatusCode.ERROR
-        self._clip = clip
-        self._to_json = to_json
 
-    def json(self, value: Any) -> str:
-        return self._clip(self._to_json(value))
-
-    def error(self, text: str) -> Any:
-        return self._status(self._error, text)
-
-    def start(
-        self, label: str, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """The span and the context to run in, or None when tracing is off."""
-        if not FLAGS.enabled:
-            return None
-        if FLAGS.before_span is not None:
-            FLAGS.before_span()
-        ctx = self.current()
-        name, value = _entity(label, instance, args, kwargs)
-        kind = label if label in ("tool", "workflow") else "agent"  # a team is an agent
-        attrs: dict[str, Any] = {
-            "traceloop.span.kind": kind,
-            "traceloop.entity.name": name,
-            "gen_ai.system": "agno",
-        }
-        # as this library's decorators: a workflow names itself, the others keep the name of
-        # the workflow they run in, and tools add their name to the entity path
-        workflow = name if kind == "workflow" else ctx.get(WORKFLOW_KEY)
-        if workflow is not None:
-            attrs["traceloop.workflow.name"] = workflow
-        path = ctx.get(ENTITY_PATH_KEY)
-        if path is not None:
-            attrs["traceloop.entity.path"] = path
-        if kind == "tool":
-            attrs["gen_ai.tool.name"] = name
-            call_id = getattr(instance, "call_id", None)
-            if call_id:
-                attrs["gen_ai.tool.call.id"] = str(call_id)
-        elif kind == "agent":
-            attrs["gen_ai.agent.name"] = name
-        if FLAGS.trace_content:
-            attrs["traceloop.entity.input"] = self.json(value)
-        span = self.tracer.start_span(f"{name}.{label}", context=ctx, attributes=attrs)
-        ctx = self.in_context(span, ctx)
-        if kind == "tool":
-            ctx = self.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
-        elif kind == "agent":
-            ctx = self.set_value(AGENT_KEY, name, ctx)
-        else:
-            ctx = self.set_value(WORKFLOW_KEY, name, ctx)
-        return span, ctx
-
-    def fail(self, span: Any, exc: BaseException) -> None:
-        span.record_exception(exc)
-        span.set_status(self.error(f"{type(exc).__name__}: {exc}"))
-
-    def output(self, span: Any, value: Any, error: str | None = None, run_id: Any = None) -> None:
-        """Record a run's or a tool's result, or the error Agno returned in its place, and the
-        run's id (``agno.run.id``: a run paused for confirmation and its ``continue_run`` share
-        it)."""
-        try:
-            if isinstance(run_id, str):
-                span.set_attribute("agno.run.id", run_id)
-            if error is not None:
-                span.set_status(self.error(error))
-            elif FLAGS.trace_content:
-                span.set_attribute("traceloop.entity.output", self.json(value))
-        except Exception:
-            _warn_once("output")
+def _finish(entity: Entity, value: Any, error: str | None = None, run_id: Any = None) -> None:
+    try:
+        _record(entity.span, value, error, run_id)
+    finally:
+        entity.span.end()
 
 
 def _entity(
@@ -283,175 +221,84 @@ class _Stream:
             self.error = str(getattr(item, "content", None) or "the run failed")
             self.seen = True
 
-    def finish(self, t: _Tracing, span: Any) -> None:
+    def finish(self, span: Any, error: BaseException | None) -> None:
+        """What the stream gave, on its span (a stream that raised: only the error)."""
+        if error is not None:
+            return
         if self.seen:
-            t.output(span, self.content, self.error, self.run_id)
+            _record(span, self.content, self.error, self.run_id)
         elif self.parts:
-            t.output(span, "".join(self.parts), run_id=self.run_id)
-        span.end()
+            _record(span, "".join(self.parts), run_id=self.run_id)
 
 
-def _stream(t: _Tracing, span: Any, ctx: Any, inner: Iterator[Any], seen: _Stream) -> Iterator[Any]:
-    """Iterate ``inner`` with the run's span current at every step; end it with the stream."""
-    failed = False
-    try:
-        while True:
-            token = t.attach(ctx)
-            try:
-                item = next(inner)
-            except StopIteration:
-                return
-            finally:
-                t.detach(token)
-            try:
-                seen.observe(item)
-            except Exception:
-                _warn_once("streamed event")
-            yield item
-    except GeneratorExit:
-        close = getattr(inner, "close", None)
-        if close is not None:
-            token = t.attach(ctx)
-            try:
-                close()
-            finally:
-                t.detach(token)
-        raise
-    except BaseException as exc:
-        failed = True
-        t.fail(span, exc)
-        raise
-    finally:
-        if failed:
-            span.end()
-        else:
-            seen.finish(t, span)
-
-
-async def _astream(
-    t: _Tracing, span: Any, ctx: Any, inner: AsyncIterator[Any], seen: _Stream
-) -> AsyncIterator[Any]:
-    """The async counterpart of :func:`_stream`."""
-    failed = False
-    try:
-        while True:
-            token = t.attach(ctx)
-            try:
-                item = await inner.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                t.detach(token)
-            try:
-                seen.observe(item)
-            except Exception:
-                _warn_once("streamed event")
-            yield item
-    except GeneratorExit:
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            token = t.attach(ctx)
-            try:
-                await aclose()
-            finally:
-                t.detach(token)
-        raise
-    except BaseException as exc:
-        # a stream whose consumer stopped reading and whose task was then cancelled (Agno's
-        # async workflows do that to a step's agent) ended early: it did not fail
-        failed = not isinstance(exc, asyncio.CancelledError)
-        if failed:
-            t.fail(span, exc)
-        raise
-    finally:
-        if failed:
-            span.end()
-        else:
-            seen.finish(t, span)
-
-
-async def _awaited(t: _Tracing, span: Any, ctx: Any, inner: Any, call: Any, label: str) -> Any:
+async def _awaited(entity: Entity, inner: Any, call: Any, label: str) -> Any:
     """Await ``inner`` (the coroutine ``arun`` or ``aexecute`` returned) in the span's context."""
-    token = t.attach(ctx)
-    try:
+    with inside(_FRAMEWORK, entity):
         result = await inner
-    except BaseException as exc:
-        t.fail(span, exc)
-        span.end()
-        raise
-    finally:
-        t.detach(token)
-    return _done(t, span, ctx, result, call, label)
+    return _done(entity, result, call, label)
 
 
-def _traced(t: _Tracing, span: Any, ctx: Any, value: Any, label: str, owner: Any) -> Any:
-    """``value`` iterated inside the span, if it is a stream; else None."""
+def _traced(entity: Entity, value: Any, label: str, owner: Any) -> Any:
+    """``value`` iterated inside the span, which ends with it, if it is a stream; else None.
+    A stream whose consumer stopped reading and whose task was then cancelled (Agno's async
+    workflows do that to a step's agent) ended early: it did not fail."""
     if hasattr(value, "__anext__"):
-        return _astream(t, span, ctx, value, _Stream(label, owner))
+        seen = _Stream(label, owner)
+        cancelled = (asyncio.CancelledError,)
+        return astream(
+            _FRAMEWORK, entity, value, each=seen.observe, finish=seen.finish, early=cancelled
+        )
     if hasattr(value, "__next__"):
-        return _stream(t, span, ctx, value, _Stream(label, owner))
+        seen = _Stream(label, owner)
+        return stream(_FRAMEWORK, entity, value, each=seen.observe, finish=seen.finish)
     return None
 
 
-def _tool_stream(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any) -> bool:
+def _tool_stream(entity: Entity, result: Any, call: Any) -> bool:
     """A tool that is a generator (Agno's delegation to team members is one) runs as Agno
     iterates its result, after ``execute`` returned: the tool span stays open and current
     until then. False when the result is no stream."""
     inner = getattr(result, "result", None)
-    traced = _traced(t, span, ctx, inner, "tool", None)
+    traced = _traced(entity, inner, "tool", None)
     if traced is None:
         return False
     try:
         result.result = traced
         if getattr(call, "result", None) is inner:
             call.result = traced
-    except Exception:
-        _warn_once("tool stream")
-        span.end()
+    except Exception as exc:
+        report(_FRAMEWORK, exc)
+        entity.span.end()
     return True
 
 
-def _done(t: _Tracing, span: Any, ctx: Any, result: Any, call: Any, label: str) -> Any:
+def _done(entity: Entity, result: Any, call: Any, label: str) -> Any:
     """Hand the span on to what the call returned, or record the result and end it."""
     if inspect.iscoroutine(result):
-        return _awaited(t, span, ctx, result, call, label)
+        return _awaited(entity, result, call, label)
     if label == "tool":
-        if not _tool_stream(t, span, ctx, result, call):
-            t.output(span, *_tool_result(result))
-            span.end()
+        if not _tool_stream(entity, result, call):
+            _finish(entity, *_tool_result(result))
         return result
-    traced = _traced(t, span, ctx, result, label, call)
+    traced = _traced(entity, result, label, call)
     if traced is not None:
         return traced
-    t.output(span, *_run_result(result), getattr(result, "run_id", None))
-    span.end()
+    _finish(entity, *_run_result(result), getattr(result, "run_id", None))
     return result
 
 
-def _wrapper(t: _Tracing, label: str) -> Wrapper:
+def _wrapper(tracer: Any, label: str) -> Wrapper:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        try:
-            started = t.start(label, instance, args, kwargs)
-        except Exception:
-            _warn_once(f"{label} span")
-            started = None
-        if started is None:
+        entity = begin(_FRAMEWORK, lambda: _start(tracer, label, instance, args, kwargs))
+        if entity is None:
             return wrapped(*args, **kwargs)
-        span, ctx = started
-        token = t.attach(ctx)
-        try:
+        with inside(_FRAMEWORK, entity):
             result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            t.fail(span, exc)
-            span.end()
-            raise
-        finally:
-            t.detach(token)
         try:
-            return _done(t, span, ctx, result, instance, label)
-        except Exception:
-            _warn_once(f"{label} result")
-            span.end()
+            return _done(entity, result, instance, label)
+        except Exception as exc:
+            report(_FRAMEWORK, exc)
+            entity.span.end()
             return result
 
     return wrapper
@@ -478,7 +325,7 @@ class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from .._version import __version__
 
         global _active
-        _active = _Tracing(trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider")))
+        _active = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
         for module in dict.fromkeys(m for m, _a, _l in _TARGETS):
             when_imported(module, _wrap_module)
         when_imported("agno.api.api", _gate)
@@ -489,17 +336,17 @@ class AgnoInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         _unwrap(__name__)
 
 
-# The tracing of the instrumentation in force: the import hooks, which cannot be removed, do
+# The tracer of the instrumentation in force: the import hooks, which cannot be removed, do
 # nothing once it is uninstrumented.
-_active: _Tracing | None = None
+_active: Any = None
 
 
 def _wrap_module(module: Any) -> None:
     """Wrap the targets in ``module`` (just imported), once; never raises."""
     from wrapt import wrap_function_wrapper
 
-    t = _active
-    if t is None:
+    tracer = _active
+    if tracer is None:
         return
     _remove_traceloops(module.__name__)
     for name, attribute, label in _TARGETS:
@@ -510,9 +357,17 @@ def _wrap_module(module: Any) -> None:
             current = getattr(module, cls_name).__dict__.get(method)
             if _wrapped_by(current, __name__):
                 continue
-            wrap_function_wrapper(module, attribute, _wrapper(t, label))
-        except Exception:
-            _warn_once(f"instrumentation ({attribute} could not be wrapped)")
+            wrap_function_wrapper(module, attribute, _wrapper(tracer, label))
+        except Exception as exc:
+            _said(f"{attribute} could not be wrapped", exc)
+
+
+def _said(what: str, exc: Exception) -> None:
+    warn_once(
+        f"Agno's {what} ({type(exc).__name__}: {exc}): that part of Agno is not traced as "
+        "it should be. Install an Agno release this truefoundry-tracing version is tested "
+        "with (agno 3.1), or leave 'agno' out of instruments= to turn this off."
+    )
 
 
 def _gate(_module: Any) -> None:
@@ -539,8 +394,8 @@ def _unwrap(owner: str, only: str | None = None) -> None:
             current = cls.__dict__.get(method)
             if _wrapped_by(current, owner):
                 setattr(cls, method, current.__wrapped__)
-        except Exception:
-            _warn_once(f"instrumentation ({owner}'s could not be taken out)")
+        except Exception as exc:
+            _said(f"{owner}'s wrapper of {attribute} could not be taken out", exc)
 
 
 def _remove_traceloops(module: str) -> None:

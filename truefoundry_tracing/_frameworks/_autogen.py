@@ -24,16 +24,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 
 from .._state import warn_once
+from ._own import OwnInstrumentor, Targets
 from ._spans import Entity, acall, astream, report
 
 __all__ = ["AutoGenInstrumentor"]
@@ -92,7 +90,7 @@ def _tool(tracer: Any, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
     return Entity.start(tracer, "tool", str(tool.name), dict(arguments or {}), attrs)
 
 
-def _wrappers(tracer: Any) -> dict[tuple[str, str], Callable[..., Any]]:
+def _wrappers(tracer: Any) -> Targets:
     def run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         make = _agent(tracer, instance, kwargs)
         return acall(_FRAMEWORK, make, wrapped, args, kwargs, _answer)
@@ -153,7 +151,7 @@ def _marked_agent(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 # Where AutoGen opens its own spans (module globals of private modules): for the calls ours
 # record, its spans give way; the agent span made when an agent is constructed is not
 # recorded; a team's agent turns keep AutoGen's span, marked.
-_SPAN_SITES: dict[tuple[str, str], Callable[..., Any]] = {
+_SPAN_SITES: Targets = {
     (_AGENTS, "trace_invoke_agent_span"): _give_way,
     (_TOOLS, "trace_tool_span"): _give_way,
     (_AGENTS, "trace_create_agent_span"): _not_recorded,
@@ -161,49 +159,30 @@ _SPAN_SITES: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
-class AutoGenInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Agent and tool spans for AutoGen (see the module's docstring)."""
+class AutoGenInstrumentor(OwnInstrumentor):
+    """Agent and tool spans for AutoGen (see the module's docstring): the agent, team and tool
+    methods are needed (a release without one: ``init()`` reports the instrumentation
+    ``failed``); the places AutoGen opens its own spans are optional (one not found is said
+    once: AutoGen's spans then stay beside ours)."""
 
-    _wrapped: list[tuple[Any, str]]
-
-    def instrumentation_dependencies(self) -> Collection[str]:
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
         return ("autogen-agentchat >= 0.4",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        """Wrap the agent, team and tool methods (a failure is raised: ``init()`` reports the
-        instrumentation ``failed``), then the places AutoGen opens its own spans (a failure
-        there is said once: AutoGen's spans then stay beside ours)."""
-        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        self._wrapped = []
-        try:
-            for (module, name), wrapper in _wrappers(tracer).items():
-                self._wrap(module, name, wrapper)
-        except Exception:
-            self._uninstrument()
-            raise
-        for (module, name), wrapper in _SPAN_SITES.items():
-            try:
-                self._wrap(module, name, wrapper)
-            except Exception as exc:
-                warn_once(
-                    f"AutoGen's {module}.{name} was not found ({type(exc).__name__}: {exc}): "
-                    "AutoGen's own spans for the calls this library records stay beside its "
-                    "spans. Install autogen-agentchat 0.7, the release this is tested with."
-                )
+    def targets(self, tracer: Any) -> Targets:
+        return _wrappers(tracer)
 
-    def _wrap(self, module: str, name: str, wrapper: Callable[..., Any]) -> None:
-        import importlib
+    def missing(self, names: list[str]) -> None:
+        raise AttributeError(
+            f"this AutoGen release has no {', '.join(names)}, so nothing of AutoGen is traced. "
+            "Install autogen-agentchat 0.7, the release this is tested with."
+        )
 
-        from wrapt import wrap_function_wrapper
+    def optional(self, tracer: Any) -> Targets:
+        return _SPAN_SITES
 
-        target = importlib.import_module(module)
-        wrap_function_wrapper(target, name, wrapper)
-        owner, _, attr = name.rpartition(".")
-        self._wrapped.append((getattr(target, owner) if owner else target, attr))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
-        for owner, attr in getattr(self, "_wrapped", ()):
-            unwrap(owner, attr)
-        self._wrapped = []
+    def unavailable(self, name: str, exc: Exception) -> None:
+        warn_once(
+            f"AutoGen's {name} was not found ({type(exc).__name__}: {exc}): AutoGen's own "
+            "spans for the calls this library records stay beside its spans. Install "
+            "autogen-agentchat 0.7, the release this is tested with."
+        )

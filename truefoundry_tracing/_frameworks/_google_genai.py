@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
-from .._context import AGENT_KEY, ENTITY_PATH_KEY
 from .._serialize import clip, to_json
 from .._state import FLAGS
+from ._spans import Entity, acall, astream, begin, call, inside, stream
 
 __all__ = ["NOTE", "fix_google_genai"]
 
@@ -52,6 +52,7 @@ _METHODS = (
 )
 _SCOPE = "truefoundry_tracing.google_genai"
 _AFC = "automatic_function_calling"
+_FRAMEWORK = "google_generativeai"  # the instrumentation's name, for what report() says
 
 
 def fix_google_genai() -> str:
@@ -103,11 +104,12 @@ def _move_to_requests(models: Any) -> bool:
 
 
 class _Merged:
-    """The chunks of one streamed call, merged into one response as the API would send it."""
+    """The chunks of one streamed call, merged into one response as the API would send it,
+    recorded on traceloop's span when the stream ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, tl: Any, model: str, rest: tuple[Any, ...]) -> None:
         self.chunks: list[Any] = []
-        self.failure: BaseException | None = None  # what ended the stream early
+        self.tl, self.model, self.rest = tl, model, rest
 
     def response(self, types: Any) -> Any:
         parts: dict[int, list[Any]] = {}
@@ -138,6 +140,20 @@ class _Merged:
             model_version=model_version,
         )
 
+    def finish(self, span: Any, error: BaseException | None) -> None:
+        """Record the merged stream on ``span`` the way traceloop records a plain call
+        (``rest``: the event logger and token histogram traceloop passes along). A stream that
+        failed keeps what arrived (traceloop's recording would mark it OK); the error is put
+        on the span after this."""
+        from google.genai import types
+
+        response = self.response(types)
+        span.set_attribute("llm.is_streaming", True)
+        if error is None:
+            self.tl._handle_response(span, response, self.model, *self.rest)
+        else:
+            self.tl.set_response_attributes(span, response, self.model)
+
 
 def _add_part(merged: list[Any], part: Any, types: Any) -> None:
     """Append ``part``; text continues the previous text part of the same kind."""
@@ -156,65 +172,25 @@ def _add_part(merged: list[Any], part: Any, types: Any) -> None:
         merged.append(part)
 
 
-def _finish_stream(tl: Any, span: Any, merged: _Merged, model: str, rest: tuple[Any, ...]) -> None:
-    """Record the merged stream on ``span`` the way traceloop records a plain call (``rest``:
-    the event logger and token histogram traceloop passes along), then end it. A stream that
-    failed keeps what arrived and the error (traceloop's recording would mark it OK)."""
-    try:
-        from google.genai import types
-
-        response = merged.response(types)
-        span.set_attribute("llm.is_streaming", True)
-        if merged.failure is None or isinstance(merged.failure, GeneratorExit):
-            tl._handle_response(span, response, model, *rest)
-        else:
-            tl.set_response_attributes(span, response, model)
-            _fail(span, merged.failure)
-    except Exception:
-        logger.debug("truefoundry_tracing: recording a Gemini stream failed", exc_info=True)
-    finally:
-        span.end()
-
-
 def _stream_recorder(tl: Any) -> Callable[..., Iterator[Any]]:
+    """traceloop's ``_build_from_streaming_response``: its span (started by traceloop, never
+    current) ends with the stream, recording it whole."""
+
     def record(span: Any, response: Any, model: str, *rest: Any) -> Iterator[Any]:
-        merged = _Merged()
-        try:
-            for chunk in response:
-                merged.chunks.append(chunk)
-                yield chunk
-        except BaseException as exc:
-            merged.failure = exc
-            raise
-        finally:
-            _finish_stream(tl, span, merged, model, rest)
+        merged = _Merged(tl, model, rest)
+        each, finish = merged.chunks.append, merged.finish
+        return stream(_FRAMEWORK, Entity(span, None), response, each=each, finish=finish)
 
     return record
 
 
 def _astream_recorder(tl: Any) -> Callable[..., AsyncIterator[Any]]:
-    async def record(span: Any, response: Any, model: str, *rest: Any) -> AsyncIterator[Any]:
-        merged = _Merged()
-        try:
-            async for chunk in response:
-                merged.chunks.append(chunk)
-                yield chunk
-        except BaseException as exc:
-            merged.failure = exc
-            raise
-        finally:
-            _finish_stream(tl, span, merged, model, rest)
+    def record(span: Any, response: Any, model: str, *rest: Any) -> AsyncIterator[Any]:
+        merged = _Merged(tl, model, rest)
+        each, finish = merged.chunks.append, merged.finish
+        return astream(_FRAMEWORK, Entity(span, None), response, each=each, finish=finish)
 
     return record
-
-
-def _fail(span: Any, exc: BaseException) -> None:
-    if isinstance(exc, GeneratorExit):  # the app stopped reading: not an error
-        return
-    from opentelemetry.trace import Status, StatusCode
-
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 # -- automatic function calling: the run and its tools --------------------------------------
@@ -234,15 +210,15 @@ def _wrap_runs(models: Any, extra: Any) -> None:
         config = args[1] if len(args) > 1 else kwargs.get("config")
         return _afc_on(extra, config or getattr(instance, "_config", None))
 
-    for cls, afc, plain, stream in (
+    for cls, afc, plain, streamed in (
         (models.Models, call_afc, "generate_content", "generate_content_stream"),
         (models.AsyncModels, call_afc, "generate_content", "generate_content_stream"),
         (chats.Chat, chat_afc, "send_message", "send_message_stream"),
         (chats.AsyncChat, chat_afc, "send_message", "send_message_stream"),
     ):
         sync = not cls.__name__.startswith("Async")
-        wrap_function_wrapper(cls, plain, (_run_sync if sync else _run_async)(afc))
-        wrap_function_wrapper(cls, stream, (_run_stream if sync else _run_astream)(afc))
+        wrap_function_wrapper(cls, plain, _run(afc, call if sync else acall))
+        wrap_function_wrapper(cls, streamed, (_run_stream if sync else _run_astream)(afc))
     wrap_function_wrapper(extra, "invoke_function_from_dict_args", _tool_sync)
     wrap_function_wrapper(extra, "invoke_function_from_dict_args_async", _tool_async)
 
@@ -269,56 +245,19 @@ def _mcp_sessions(tools: Any) -> bool:
         return False
 
 
-def _open(kind: str, name: str, inputs: Any) -> tuple[Any, Any] | None:
+def _open(kind: str, name: str, inputs: Any) -> Entity | None:
     """Start a traceloop-style ``kind`` span as a child of the current context; None when
-    tracing is off or suppressed. Never raises."""
-    try:
-        from opentelemetry import context, trace
-        from opentelemetry.instrumentation import utils
+    instrumentation is suppressed."""
+    from opentelemetry import context, trace
+    from opentelemetry.instrumentation import utils
 
-        suppress = getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY", None)
-        if not FLAGS.enabled or (suppress is not None and context.get_value(suppress)):
-            return None
-        parent = context.get_current()
-        attrs: dict[str, Any] = {
-            "traceloop.span.kind": kind,
-            "traceloop.entity.name": name,
-            f"gen_ai.{kind}.name": name,
-        }
-        path = parent.get(ENTITY_PATH_KEY)
-        if path is not None:
-            attrs["traceloop.entity.path"] = path
-        if FLAGS.trace_content:
-            attrs["traceloop.entity.input"] = clip(to_json(inputs))
-        tracer = FLAGS.tracer or trace.get_tracer(_SCOPE)
-        span = tracer.start_span(f"{name}.{kind}", context=parent, attributes=attrs)
-        ctx = trace.set_span_in_context(span, parent)
-        if kind == "agent":
-            ctx = context.set_value(AGENT_KEY, name, ctx)
-        return span, ctx
-    except Exception:
-        logger.debug("truefoundry_tracing: starting a Gemini %s span failed", kind, exc_info=True)
+    suppress = getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    if suppress is not None and context.get_value(suppress):
         return None
-
-
-def _close(span: Any, output: Any) -> None:
-    try:
-        if FLAGS.trace_content and span.is_recording():
-            span.set_attribute("traceloop.entity.output", clip(to_json(output)))
-    finally:
-        span.end()
-
-
-def _attach(ctx: Any) -> Any:
-    from opentelemetry import context
-
-    return context.attach(ctx)
-
-
-def _detach(token: Any) -> None:
-    from opentelemetry import context
-
-    context.detach(token)
+    tracer = FLAGS.tracer or trace.get_tracer(_SCOPE)
+    # as traceloop's Google GenAI spans: no operation name on the tool span
+    attrs = {"gen_ai.operation.name": None} if kind == "tool" else None
+    return Entity.start(tracer, kind, name, inputs, attrs)
 
 
 def _text(response: Any) -> str:
@@ -343,7 +282,7 @@ Afc = Callable[[Any, tuple[Any, ...], Mapping[str, Any]], bool]
 
 def _opened_run(
     afc: Afc, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-) -> tuple[Any, Any] | None:
+) -> Entity | None:
     """The agent span of a call that runs functions; None for any other call."""
     if not afc(instance, args, kwargs):
         return None
@@ -353,66 +292,30 @@ def _opened_run(
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-def _within(
-    opened: tuple[Any, Any] | None, call: Callable[[], Any], out: Callable[[Any], Any]
-) -> Any:
-    """``call()`` inside the opened span (none: as is); the span records ``out(result)``."""
-    if opened is None:
-        return call()
-    span, ctx = opened
-    token = _attach(ctx)
-    try:
-        result = call()
-    except BaseException as exc:
-        _fail(span, exc)
-        span.end()
-        raise
-    finally:
-        _detach(token)
-    _close(span, out(result))
-    return result
+class _Texts:
+    """The text of a streamed run's chunks, its agent span's output: recorded when the run
+    ends, is left early or fails (what was read until then)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, chunk: Any) -> None:
+        self.parts.append(_text(chunk))
+
+    def finish(self, span: Any, error: BaseException | None) -> None:
+        if FLAGS.trace_content and span.is_recording():
+            span.set_attribute("traceloop.entity.output", clip(to_json("".join(self.parts))))
 
 
-async def _awithin(
-    opened: tuple[Any, Any] | None, call: Callable[[], Awaitable[Any]], out: Callable[[Any], Any]
-) -> Any:
-    """:func:`_within` for a coroutine."""
-    if opened is None:
-        return await call()
-    span, ctx = opened
-    token = _attach(ctx)
-    try:
-        result = await call()
-    except BaseException as exc:
-        _fail(span, exc)
-        span.end()
-        raise
-    finally:
-        _detach(token)
-    _close(span, out(result))
-    return result
+def _run(afc: Afc, through: Callable[..., Any]) -> Wrapper:
+    """A call that may run functions, made ``through`` :func:`call` (sync) or :func:`acall`
+    (async) in its agent span, which records the answer's text."""
 
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _run_sync(afc: Afc) -> Wrapper:
     def run(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _opened_run(afc, instance, args, kwargs)
-        return _within(opened, lambda: wrapped(*args, **kwargs), _text)
-
-    return run
-
-
-def _run_async(afc: Afc) -> Wrapper:
-    async def run(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        opened = _opened_run(afc, instance, args, kwargs)
-        return await _awithin(opened, lambda: wrapped(*args, **kwargs), _text)
+        opened = lambda: _opened_run(afc, instance, args, kwargs)  # noqa: E731
+        return through(_FRAMEWORK, opened, wrapped, args, kwargs, _text)
 
     return run
 
@@ -421,83 +324,32 @@ def _run_stream(afc: Afc) -> Wrapper:
     def run(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _opened_run(afc, instance, args, kwargs)
+        entity = begin(_FRAMEWORK, lambda: _opened_run(afc, instance, args, kwargs))
         chunks = wrapped(*args, **kwargs)  # a generator: nothing runs before it is read
-        if opened is None:
+        if entity is None:
             return chunks
-        return _steps(*opened, chunks)
+        texts = _Texts()
+        return stream(_FRAMEWORK, entity, chunks, each=texts.add, finish=texts.finish)
 
     return run
-
-
-def _steps(span: Any, ctx: Any, chunks: Iterator[Any]) -> Iterator[Any]:
-    """Yield the run's chunks, each read in the agent span's context; end it after the last."""
-    texts: list[str] = []
-    try:
-        while True:
-            token = _attach(ctx)
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                break
-            finally:
-                _detach(token)
-            texts.append(_text(chunk))
-            yield chunk
-    except BaseException as exc:
-        _fail(span, exc)
-        raise
-    finally:
-        getattr(chunks, "close", lambda: None)()
-        _close(span, "".join(texts))
 
 
 def _run_astream(afc: Afc) -> Wrapper:
     async def run(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        opened = _opened_run(afc, instance, args, kwargs)
-        if opened is None:
+        entity = begin(_FRAMEWORK, lambda: _opened_run(afc, instance, args, kwargs))
+        if entity is None:
             return await wrapped(*args, **kwargs)
-        span, ctx = opened
-        token = _attach(ctx)
-        try:
+        with inside(_FRAMEWORK, entity):
             chunks = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _fail(span, exc)
-            span.end()
-            raise
-        finally:
-            _detach(token)
-        return _asteps(span, ctx, chunks)
+        texts = _Texts()
+        return astream(_FRAMEWORK, entity, chunks, each=texts.add, finish=texts.finish)
 
     return run
 
 
-async def _asteps(span: Any, ctx: Any, chunks: Any) -> AsyncIterator[Any]:
-    texts: list[str] = []
-    try:
-        while True:
-            token = _attach(ctx)
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                break
-            finally:
-                _detach(token)
-            texts.append(_text(chunk))
-            yield chunk
-    except BaseException as exc:
-        _fail(span, exc)
-        raise
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
-        _close(span, "".join(texts))
-
-
-def _tool_span(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, Any] | None:
+def _tool_span(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Entity | None:
     """The tool span of a function the SDK runs (none when the function records its own)."""
     call_args = args[0] if args else kwargs.get("args")
     func = args[1] if len(args) > 1 else kwargs.get("function_to_invoke")
@@ -521,10 +373,10 @@ def _decorated(func: Any) -> bool:
 def _tool_sync(
     wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    return _within(_tool_span(args, kwargs), lambda: wrapped(*args, **kwargs), _same)
+    return call(_FRAMEWORK, lambda: _tool_span(args, kwargs), wrapped, args, kwargs)
 
 
-async def _tool_async(
+def _tool_async(
     wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    return await _awithin(_tool_span(args, kwargs), lambda: wrapped(*args, **kwargs), _same)
+    return acall(_FRAMEWORK, lambda: _tool_span(args, kwargs), wrapped, args, kwargs)

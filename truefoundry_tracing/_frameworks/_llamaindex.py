@@ -30,14 +30,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from .._state import warn_once
+from ._spans import Entity, astream, stream
 
 __all__ = ["apply"]
 
 _applied = False
+_FRAMEWORK = "llama_index"  # the instrumentation's name, for what report() says
 _ID = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)-")
 _STEP_TAG = "llamaindex.step.input_event"  # llama-index tags the spans of workflow steps
 _TOOL_METHODS = frozenset({"call", "acall"})
@@ -162,12 +165,15 @@ def _after_stream_exit(handler: Any, holder: Any, result: Any) -> None:
     if not isinstance(result, responses):
         return
     gen, inner = result.response_gen, _innermost_waiting(handler, holder)
-    if not inner.waiting_for_streaming or getattr(gen, "__name__", "") in _READERS:
+    if not inner.waiting_for_streaming or gen in _READ_INSIDE:
         return  # nothing waits, or already read inside its span (query and synthesize share it)
     if isinstance(gen, Iterator):
-        result.response_gen = _read_inside(gen, inner)
+        result.response_gen = stream(_FRAMEWORK, _Waiting(inner), gen)
     elif isinstance(gen, AsyncIterator):
-        result.response_gen = _aread_inside(gen, inner)
+        result.response_gen = astream(_FRAMEWORK, _Waiting(inner), gen)
+    else:
+        return
+    _READ_INSIDE.add(result.response_gen)
 
 
 def _innermost_waiting(handler: Any, holder: Any) -> Any:
@@ -182,43 +188,35 @@ def _innermost_waiting(handler: Any, holder: Any) -> Any:
     return best
 
 
-def _read_inside(gen: Iterator[Any], holder: Any) -> Iterator[Any]:
-    """Yield ``gen``'s items, each read inside ``holder``'s span (OpenTelemetry and llama-index)."""
-    from llama_index.core.instrumentation.span import active_span_id
-    from opentelemetry import context as context_api
+class _Waiting(Entity):
+    """A span waiting for a stream (traceloop's, which ends it): the stream is read inside it,
+    its OpenTelemetry context and llama-index's active span, and it is never ended here."""
 
-    while True:
-        token = context_api.attach(holder.context)
-        active = active_span_id.set(holder.span_id)
-        try:
-            item = next(gen)
-        except StopIteration:
-            return
-        finally:
-            active_span_id.reset(active)
-            context_api.detach(token)
-        yield item
+    __slots__ = ("span_id",)
 
+    def __init__(self, holder: Any) -> None:
+        super().__init__(holder.otel_span, holder.context)
+        self.span_id = holder.span_id
 
-async def _aread_inside(gen: AsyncIterator[Any], holder: Any) -> AsyncIterator[Any]:
-    """:func:`_read_inside` for an async stream (read in the task that reads the response)."""
-    from llama_index.core.instrumentation.span import active_span_id
-    from opentelemetry import context as context_api
+    def attach(self) -> Any:
+        from llama_index.core.instrumentation.span import active_span_id
 
-    while True:
-        token = context_api.attach(holder.context)
-        active = active_span_id.set(holder.span_id)
-        try:
-            item = await gen.__anext__()
-        except StopAsyncIteration:
-            return
-        finally:
-            active_span_id.reset(active)
-            context_api.detach(token)
-        yield item
+        return super().attach(), active_span_id.set(self.span_id)
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        from llama_index.core.instrumentation.span import active_span_id
+
+        otel, active = token
+        active_span_id.reset(active)
+        Entity.detach(otel)
+
+    def finish(self, output: Any = None, error: BaseException | None = None) -> None:
+        """Nothing: traceloop ends the span when the model call's stream ends."""
 
 
-_READERS = frozenset({"_read_inside", "_aread_inside"})
+# the streams read inside a waiting span, so that a response's stream is wrapped once
+_READ_INSIDE: weakref.WeakSet[Any] = weakref.WeakSet()
 _STREAMS = (Iterator, AsyncIterator)
 
 

@@ -1,6 +1,10 @@
 """The base of the framework instrumentations this library ships (``own(...)`` entries of the
 instrument table): a BaseInstrumentor that wraps a table of methods with wrapt and unwraps
-them again.
+them again. What :meth:`OwnInstrumentor.targets` names is needed: the release's lack of one is
+for :meth:`~OwnInstrumentor.missing` to decide, and a failure to wrap one undoes the others and
+is raised (``init()`` reports the instrumentation failed). What
+:meth:`~OwnInstrumentor.optional` names is wrapped where the release has it (its module
+included): one it lacks is handed to :meth:`~OwnInstrumentor.unavailable` and the rest goes on.
 """
 
 from __future__ import annotations
@@ -52,23 +56,48 @@ class OwnInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def missing(self, names: list[str]) -> None:
         """Called with the targets this release does not have (default: leave them out)."""
 
+    def optional(self, tracer: Any) -> Targets:
+        """More to wrap, where the release has it (default: nothing)."""
+        return {}
+
+    def unavailable(self, name: str, exc: Exception) -> None:
+        """Called for each optional target this release lacks, or that could not be wrapped
+        (default: leave it out)."""
+
     def _instrument(self, **kwargs: Any) -> None:
         from opentelemetry import trace
-        from wrapt import wrap_function_wrapper
 
         from .._version import __version__
 
         provider = kwargs.get("tracer_provider")
-        targets = self.targets(trace.get_tracer(type(self).__module__, __version__, provider))
+        tracer = trace.get_tracer(type(self).__module__, __version__, provider)
+        targets = self.targets(tracer)
         found = {key: _resolve(*key) for key in targets}
         absent = [f"{module}.{path}" for (module, path), where in found.items() if where is None]
         if absent:
             self.missing(absent)
         self._wrapped: list[tuple[Any, str]] = []
-        for key, where in found.items():
-            if where is not None:
-                wrap_function_wrapper(where[0], where[1], targets[key])
-                self._wrapped.append(where)
+        try:
+            for key, where in found.items():
+                if where is not None:
+                    self._wrap(where, targets[key])
+        except Exception:
+            self._uninstrument()
+            raise
+        for (module, path), wrapper in self.optional(tracer).items():
+            try:
+                where = _resolve(module, path)
+                if where is None:
+                    raise AttributeError(f"{module!r} has no attribute {path!r}")
+                self._wrap(where, wrapper)
+            except Exception as exc:
+                self.unavailable(f"{module}.{path}", exc)
+
+    def _wrap(self, where: tuple[Any, str], wrapper: Wrapper) -> None:
+        from wrapt import wrap_function_wrapper
+
+        wrap_function_wrapper(where[0], where[1], wrapper)
+        self._wrapped.append(where)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from opentelemetry.instrumentation.utils import unwrap

@@ -1,11 +1,16 @@
 """Spans of the framework instrumentations this library ships, in traceloop's conventions.
 
-One way for every instrumentation of ours (smolagents, DSPy, AutoGen, AG2) to record an
-entity span: :meth:`Entity.start` opens it, :func:`call` / :func:`acall` / :func:`stream` /
-:func:`astream` run a sync call, a coroutine, a generator or an async generator inside it and
-end it (with the error and an ``ERROR`` status when the call fails), :func:`report` says once
-that our code failed. :func:`tool_attributes` and :func:`record_output` are a tool span's
-attributes for the instrumentations that open their spans themselves (CrewAI, MCP).
+One way for every instrumentation of ours (smolagents, DSPy, AutoGen, AG2, Agno, and the
+Google GenAI corrections) to record an entity span: :meth:`Entity.start` opens it, :func:`call`
+/ :func:`acall` / :func:`stream` / :func:`astream` run a sync call, a coroutine, a generator or
+an async generator inside it and end it (with the error and an ``ERROR`` status when the call
+fails), :func:`report` says once that our code failed. :func:`begin` and :func:`inside` are
+their two halves, for a call whose result decides how its span ends (a returned stream keeps
+it open). A stream's span can read every item (``each``) and record what they add up to
+(``finish``), and a span started elsewhere (traceloop's) can be driven without being made
+current (``Entity(span, None)``). :func:`tool_attributes` and :func:`record_output` are a
+tool span's attributes for the instrumentations that open their spans themselves (CrewAI,
+MCP).
 
 An agent, step or tool span carries what this library's decorators write
 (``traceloop.span.kind``, ``traceloop.entity.name``, ``traceloop.workflow.name``,
@@ -30,9 +35,13 @@ from .._state import FLAGS, warn_once
 __all__ = [
     "NO_OUTPUT",
     "Entity",
+    "Finish",
+    "Opener",
     "acall",
     "astream",
+    "begin",
     "call",
+    "inside",
     "record_output",
     "report",
     "stream",
@@ -113,10 +122,12 @@ class Entity:
         name: str,
         inputs: Any = _UNSET,
         attributes: Mapping[str, Any] | None = None,
+        label: str | None = None,
     ) -> Entity:
-        """Start a ``<name>.<kind>`` span under the current context, with ``attributes`` too.
-        A tool's ``inputs`` are its arguments, recorded as the library's other tool spans
-        record them (:func:`tool_attributes`).
+        """Start a ``<name>.<label or kind>`` span under the current context, with
+        ``attributes`` too (one given as None is left out). A tool's ``inputs`` are its
+        arguments, recorded as the library's other tool spans record them
+        (:func:`tool_attributes`); a workflow names the workflow of the spans inside it.
         """
         from opentelemetry import context as context_api
         from opentelemetry import trace
@@ -132,19 +143,25 @@ class Entity:
                 attrs["gen_ai.agent.name"] = name
             if inputs is not _UNSET and FLAGS.trace_content:
                 attrs[_INPUT] = clip(to_json(inputs))
-        workflow = parent.get(WORKFLOW_KEY)
+        workflow = name if kind == "workflow" else parent.get(WORKFLOW_KEY)
         if workflow is not None:
             attrs[_WORKFLOW] = workflow
         path = parent.get(ENTITY_PATH_KEY)
         if path is not None:
             attrs[_PATH] = path
-        attrs.update(attributes or {})
-        span = tracer.start_span(f"{name}.{kind}", context=parent, attributes=attrs)
+        for key, value in (attributes or {}).items():
+            if value is None:
+                attrs.pop(key, None)
+            else:
+                attrs[key] = value
+        span = tracer.start_span(f"{name}.{label or kind}", context=parent, attributes=attrs)
         ctx = context_api.set_value(_OWN, span, trace.set_span_in_context(span, parent))
         if kind == "agent":
             ctx = context_api.set_value(AGENT_KEY, name, ctx)
         elif kind in ("task", "tool"):
             ctx = context_api.set_value(ENTITY_PATH_KEY, f"{path}.{name}" if path else name, ctx)
+        elif kind == "workflow":
+            ctx = context_api.set_value(WORKFLOW_KEY, name, ctx)
         return cls(span, ctx)
 
     @staticmethod
@@ -191,18 +208,38 @@ class Entity:
             span.end()
 
     def attach(self) -> Any:
+        """Make the span's context current (a span with no context: nothing to do)."""
+        if self.context is None:
+            return None
         from opentelemetry import context as context_api
 
         return context_api.attach(self.context)
 
     @staticmethod
     def detach(token: Any) -> None:
-        from opentelemetry import context as context_api
+        if token is not None:
+            from opentelemetry import context as context_api
 
-        context_api.detach(token)
+            context_api.detach(token)
 
 
-def _begin(framework: str, open_span: Callable[[], Entity]) -> Entity | None:
+#: opens the span of a call, or returns None when this call is not recorded
+Opener = Callable[[], "Entity | None"]
+#: ``finish(span, error)`` puts what a stream added up to on its span before it ends
+#: (``error``: what it failed with; None when it ended or was closed early)
+Finish = Callable[[Any, "BaseException | None"], None]
+
+
+def begin(framework: str, open_span: Opener | Entity) -> Entity | None:
+    """The span ``open_span()`` starts (an :class:`Entity` given is already started); None
+    when tracing is off, the call is not recorded, or starting it failed (said once).
+
+    Example:
+        >>> begin("demo", lambda: None) is None
+        True
+    """
+    if isinstance(open_span, Entity):
+        return open_span
     if not FLAGS.enabled:
         return None
     try:
@@ -220,8 +257,17 @@ def _end(framework: str, entity: Entity, output: Any, error: BaseException | Non
 
 
 @contextmanager
-def _inside(framework: str, entity: Entity) -> Iterator[None]:
-    """Run the block in the span's context; a failure of the block ends the span with it."""
+def inside(framework: str, entity: Entity) -> Iterator[None]:
+    """Run the block in the span's context; a failure of the block ends the span with it
+    (and is raised on); the span stays open otherwise.
+
+    Example:
+        >>> from opentelemetry import trace
+        >>> e = Entity.start(trace.get_tracer("doc"), "task", "step")
+        >>> with inside("demo", e):
+        ...     pass
+        >>> e.finish()
+    """
     token = entity.attach()
     try:
         yield
@@ -234,14 +280,15 @@ def _inside(framework: str, entity: Entity) -> Iterator[None]:
 
 def call(
     framework: str,
-    open_span: Callable[[], Entity],
+    open_span: Opener,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     output: Callable[[Any], Any] = lambda result: result,
     failure: Callable[[Any], BaseException | None] | None = None,
 ) -> Any:
-    """``fn(*args, **kwargs)`` inside the span ``open_span()`` starts; ``output(result)`` is
+    """``fn(*args, **kwargs)`` inside the span ``open_span()`` starts (none: a plain call);
+    ``output(result)`` is
     recorded as its output, its exception as its error, and so is the exception
     ``failure(result)`` finds in a result (a tool error the framework hands to the model).
 
@@ -251,10 +298,10 @@ def call(
         >>> call("demo", lambda: Entity.start(tracer, "tool", "add"), max, (1, 2), {})
         2
     """
-    entity = _begin(framework, open_span)
+    entity = begin(framework, open_span)
     if entity is None:
         return fn(*args, **kwargs)
-    with _inside(framework, entity):
+    with inside(framework, entity):
         result = fn(*args, **kwargs)
     _done(framework, entity, result, output, failure)
     return result
@@ -262,7 +309,7 @@ def call(
 
 async def acall(
     framework: str,
-    open_span: Callable[[], Entity],
+    open_span: Opener,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -280,10 +327,10 @@ async def acall(
         >>> asyncio.run(acall("demo", opened, add, (1, 2), {}))
         3
     """
-    entity = _begin(framework, open_span)
+    entity = begin(framework, open_span)
     if entity is None:
         return await fn(*args, **kwargs)
-    with _inside(framework, entity):
+    with inside(framework, entity):
         result = await fn(*args, **kwargs)
     _done(framework, entity, result, output, failure)
     return result
@@ -313,16 +360,64 @@ def _recorded(framework: str, output: Callable[[Any], Any], result: Any) -> Any:
         return _UNSET
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Steps:
+    """What a stream's span records of its items: ``output(last item)``, or what ``finish``
+    puts on it; ``each`` reads every item (a failure of either is said once, never raised)."""
+
+    __slots__ = ("each", "finish", "framework", "last", "output")
+
+    def __init__(
+        self,
+        framework: str,
+        output: Callable[[Any], Any],
+        each: Callable[[Any], None] | None,
+        finish: Finish | None,
+        last: Any,
+    ) -> None:
+        self.framework, self.output, self.each, self.finish = framework, output, each, finish
+        self.last = last
+
+    def saw(self, item: Any) -> None:
+        self.last = item
+        if self.each is not None:
+            try:
+                self.each(item)
+            except Exception as exc:
+                report(self.framework, exc)
+
+    def end(self, entity: Entity, error: BaseException | None) -> None:
+        """Record what the stream gave (or the error) and end the span."""
+        framework = self.framework
+        if self.finish is not None:
+            try:
+                self.finish(entity.span, error)
+            except Exception as exc:
+                report(framework, exc)
+            _end(framework, entity, _UNSET, error)
+        elif error is not None or self.last is _UNSET:
+            _end(framework, entity, _UNSET, error)
+        else:
+            _end(framework, entity, _recorded(framework, self.output, self.last), None)
+
+
 def stream(
     framework: str,
-    open_span: Callable[[], Entity],
-    gen: Generator[Any, Any, Any],
-    output: Callable[[Any], Any],
-) -> Generator[Any, Any, Any]:
+    open_span: Opener | Entity,
+    gen: Iterator[Any],
+    output: Callable[[Any], Any] = _same,
+    *,
+    each: Callable[[Any], None] | None = None,
+    finish: Finish | None = None,
+) -> Iterator[Any]:
     """``gen``, each step run in the span ``open_span()`` starts now (under the caller's
     context); the span ends with the generator (exhausted, failed, closed or abandoned) and
-    records ``output(last item)``. Each step's context is undone before its item is handed
-    on, so the consumer's own work between items is not inside the span.
+    records ``output(last item)``, or what ``finish`` puts on it (see :class:`_Steps`). Each
+    step's context is undone before its item is handed on, so the consumer's own work between
+    items is not inside the span. A generator closed early is closed in the span's context.
 
     Example:
         >>> from opentelemetry import trace
@@ -330,19 +425,23 @@ def stream(
         >>> list(stream("demo", opened, (n for n in (1, 2)), lambda last: last))
         [1, 2]
     """
-    entity = _begin(framework, open_span)
+    entity = begin(framework, open_span)
     if entity is None:
         return gen
-    return _driven(framework, entity, gen, output)
+    return _driven(entity, gen, _Steps(framework, output, each, finish, None))
 
 
-def _driven(
-    framework: str,
-    entity: Entity,
-    gen: Generator[Any, Any, Any],
-    output: Callable[[Any], Any],
-) -> Generator[Any, Any, Any]:
-    last: Any = None
+def _step(gen: Any, to_send: Any, thrown: BaseException | None) -> Any:
+    """The next item of ``gen`` (an iterator, or a generator sent a value or an error)."""
+    if thrown is not None:
+        throw = getattr(gen, "throw", None)
+        if throw is None:
+            raise thrown
+        return throw(thrown)
+    return next(gen) if to_send is None else gen.send(to_send)
+
+
+def _driven(entity: Entity, gen: Iterator[Any], steps: _Steps) -> Generator[Any, Any, Any]:
     error: BaseException | None = None
     try:
         to_send: Any = None
@@ -350,21 +449,17 @@ def _driven(
         while True:
             token = entity.attach()
             try:
-                item = gen.send(to_send) if thrown is None else gen.throw(thrown)
+                item = _step(gen, to_send, thrown)
             except StopIteration as stop:
                 return stop.value
             finally:
                 thrown = None
                 entity.detach(token)
-            last = item
+            steps.saw(item)
             try:
                 to_send = yield item
             except GeneratorExit:
-                token = entity.attach()
-                try:
-                    gen.close()
-                finally:
-                    entity.detach(token)
+                _close(entity, gen)
                 raise
             except BaseException as exc:  # thrown into us: forward it on the next step
                 thrown = exc
@@ -374,20 +469,35 @@ def _driven(
         error = exc
         raise
     finally:
-        recorded = _UNSET if error is not None else _recorded(framework, output, last)
-        _end(framework, entity, recorded, error)
+        steps.end(entity, error)
+
+
+def _close(entity: Entity, gen: Iterator[Any]) -> None:
+    close = getattr(gen, "close", None)
+    if close is not None:
+        token = entity.attach()
+        try:
+            close()
+        finally:
+            entity.detach(token)
 
 
 async def astream(
     framework: str,
-    open_span: Callable[[], Entity],
+    open_span: Opener | Entity,
     agen: AsyncIterator[Any],
-    output: Callable[[Any], Any],
+    output: Callable[[Any], Any] = _same,
+    *,
+    each: Callable[[Any], None] | None = None,
+    finish: Finish | None = None,
+    early: tuple[type[BaseException], ...] = (),
 ) -> AsyncIterator[Any]:
     """Yield what ``agen`` yields, each step run inside the span ``open_span()`` starts on
     the first step; the span ends with ``output(last item)`` when the stream ends (an error,
-    or an early close, ends it too; a stream that yielded nothing records no output). Between
-    items the app's code runs in its own context, not in the span.
+    or an early close, ends it too; a stream that yielded nothing records no output), or with
+    what ``finish`` puts on it. An exception among ``early`` (a cancelled consumer) ends the
+    stream early, not with an error. Between items the app's code runs in its own context,
+    not in the span; a stream left early is closed in the span's context.
 
     Example:
         >>> import asyncio
@@ -401,12 +511,12 @@ async def astream(
         >>> asyncio.run(main())
         [1, 2]
     """
-    entity = _begin(framework, open_span)
+    entity = begin(framework, open_span)
     if entity is None:
         async for item in agen:
             yield item
         return
-    last: Any = _UNSET
+    steps = _Steps(framework, output, each, finish, _UNSET)
     error: BaseException | None = None
     done = False
     try:
@@ -419,26 +529,26 @@ async def astream(
                 break
             finally:
                 entity.detach(token)
-            last = item
+            steps.saw(item)
             yield item
     except GeneratorExit:  # closed early: not an error
         raise
     except BaseException as exc:
-        error = exc
+        error = None if isinstance(exc, early) else exc
         raise
     finally:
         if not done:  # closed early or failed: let the framework's generator clean up
-            await _aclose(framework, agen)
-        if error is not None or last is _UNSET:
-            _end(framework, entity, _UNSET, error)
-        else:
-            _end(framework, entity, _recorded(framework, output, last), None)
+            await _aclose(framework, entity, agen)
+        steps.end(entity, error)
 
 
-async def _aclose(framework: str, agen: AsyncIterator[Any]) -> None:
+async def _aclose(framework: str, entity: Entity, agen: AsyncIterator[Any]) -> None:
     close = getattr(agen, "aclose", None)
     if close is not None:
+        token = entity.attach()
         try:
             await close()
         except Exception as exc:
             report(framework, exc)
+        finally:
+            entity.detach(token)
