@@ -21,42 +21,37 @@ from typing import Any
 
 import wrapt
 
-from .._state import warn_once
+__all__ = ["FAILURE", "patch"]
 
-__all__ = ["apply"]
+# What the log says, once, when patch() fails ({exc!r}: why).
+FAILURE = (
+    "Anthropic messages.stream() could not be corrected ({exc!r}): its spans stay "
+    "empty on opentelemetry-instrumentation-anthropic 0.38. Use "
+    "messages.create(stream=True) or a newer traceloop-sdk to record streamed calls."
+)
 
 _INSTRUMENTATION = "opentelemetry.instrumentation.anthropic"
 _METHODS = (
     ("anthropic.resources.messages", "Messages.stream"),
     ("anthropic.resources.messages", "AsyncMessages.stream"),
 )
-_applied = False
 
 
-def apply() -> bool:
-    """Correct ``stream()`` once, on the 0.38 line only; False when not applied.
+def patch() -> bool:
+    """Correct ``stream()`` on the 0.38 line; False on other lines.
+
+    Applied once, through :func:`._fixes.correct`, which reports a failure (``FAILURE``).
 
     Example:
-        >>> isinstance(apply(), bool)
+        >>> from truefoundry_tracing._frameworks._fixes import correct
+        >>> isinstance(correct('anthropic'), bool)
         True
     """
-    global _applied
-    if _applied:
-        return True
-    try:
-        version = importlib.import_module(_INSTRUMENTATION + ".version").__version__
-        if not str(version).startswith("0.38."):
-            return False
-        for module, name in _METHODS:
-            wrapt.wrap_function_wrapper(module, name, _stream)
-    except Exception as exc:
-        warn_once(
-            f"Anthropic messages.stream() could not be corrected ({exc!r}): its spans stay "
-            "empty on opentelemetry-instrumentation-anthropic 0.38. Use "
-            "messages.create(stream=True) or a newer traceloop-sdk to record streamed calls."
-        )
+    version = importlib.import_module(_INSTRUMENTATION + ".version").__version__
+    if not str(version).startswith("0.38."):
         return False
-    _applied = True
+    for module, name in _METHODS:
+        wrapt.wrap_function_wrapper(module, name, _stream)
     return True
 
 

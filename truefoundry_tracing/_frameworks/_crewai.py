@@ -25,12 +25,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .._state import FLAGS, warn_once
+from .._state import FLAGS
 from ._spans import record_output, tool_attributes
 
-__all__ = ["apply"]
+__all__ = ["FAILURE", "patch"]
 
-_applied = False
+# What the log says, once, when patch() fails ({exc!r}: why).
+FAILURE = (
+    "CrewAI's tool spans and streamed runs could not be corrected ({exc!r}): tools "
+    "have no spans and a streamed crew may be split in two traces. Install a CrewAI "
+    "1.x release this truefoundry-tracing version is tested with."
+)
+
 # the tool whose span is open in this context: a tool calling itself through another entry
 # point (``invoke`` on a tool's structured form) gets one span
 _open_tool: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -48,35 +54,26 @@ _ASYNC_TOOLS = (
 )
 
 
-def apply() -> bool:
-    """Apply both corrections once; False when CrewAI's modules are not as expected.
+def patch() -> bool:
+    """Apply both corrections; raises when CrewAI's modules are not as expected.
+
+    Applied once, through :func:`._fixes.correct`, which reports a failure (``FAILURE``).
 
     Example:
-        >>> isinstance(apply(), bool)
+        >>> from truefoundry_tracing._frameworks._fixes import correct
+        >>> isinstance(correct('crewai'), bool)
         True
     """
-    global _applied
-    if _applied:
-        return True
-    try:
-        import wrapt
+    import wrapt
 
-        for module, name in _SYNC_TOOLS:
-            wrapt.wrap_function_wrapper(module, name, _run_tool)
-        for module, name in _ASYNC_TOOLS:
-            wrapt.wrap_function_wrapper(module, name, _arun_tool)
-        crew = importlib.import_module("crewai.crew")
-        wrapt.wrap_function_wrapper(crew, "Crew.kickoff", _kickoff)
-        for name in ("create_chunk_generator", "create_async_chunk_generator"):
-            setattr(crew, name, _in_callers_context(getattr(crew, name)))
-    except Exception as exc:
-        warn_once(
-            f"CrewAI's tool spans and streamed runs could not be corrected ({exc!r}): tools "
-            "have no spans and a streamed crew may be split in two traces. Install a CrewAI "
-            "1.x release this truefoundry-tracing version is tested with."
-        )
-        return False
-    _applied = True
+    for module, name in _SYNC_TOOLS:
+        wrapt.wrap_function_wrapper(module, name, _run_tool)
+    for module, name in _ASYNC_TOOLS:
+        wrapt.wrap_function_wrapper(module, name, _arun_tool)
+    crew = importlib.import_module("crewai.crew")
+    wrapt.wrap_function_wrapper(crew, "Crew.kickoff", _kickoff)
+    for name in ("create_chunk_generator", "create_async_chunk_generator"):
+        setattr(crew, name, _in_callers_context(getattr(crew, name)))
     return True
 
 

@@ -12,7 +12,8 @@
   :mod:`._crewai`; LlamaIndex workflow agents' step names and context, :mod:`._llamaindex`;
   Anthropic ``messages.stream()`` on the 0.38 line, :mod:`._anthropic038`; LangChain's tool
   calls and tool messages on the 0.38 line, :mod:`._langchain038`):
-  :func:`correct` applies the one for an instrumentation once it is applied.
+  :func:`correct` applies the one for an instrumentation once it is applied (each module's
+  ``patch()``, once per process; its ``FAILURE`` is logged once if it fails).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import importlib
 import sys
 from typing import Any
+
+from .._state import warn_once
 
 __all__ = ["correct", "fix_anthropic_stream_usage", "skip_openai_omit"]
 
@@ -30,11 +33,13 @@ _CORRECTIONS = {
     "langchain": "_langchain038",  # tool calls and tool messages on the 0.38 line
     "llama_index": "_llamaindex",
 }
+_applied: set[str] = set()  # the correction modules whose patch() is in place
 
 
 def correct(name: str) -> bool:
-    """Apply the corrections for instrumentation ``name``; True when its correction module
-    (``_CORRECTIONS``) applied. Never raises (a correction that fails says so once in the log).
+    """Apply the corrections for instrumentation ``name``, once per process; True when its
+    correction module (``_CORRECTIONS``) applied. Never raises: a correction that fails is
+    said once in the log (the module's ``FAILURE``) and left unapplied.
 
     Example:
         >>> correct("openai")
@@ -45,11 +50,20 @@ def correct(name: str) -> bool:
     module = _CORRECTIONS.get(name)
     if module is None:
         return False
+    if module in _applied:
+        return True
     try:
         found: Any = importlib.import_module(f"{__package__}.{module}")
-        return bool(found.apply())
     except Exception:
         return False
+    try:
+        if not found.patch():
+            return False  # not for this line of the instrumentation
+    except Exception as exc:
+        warn_once(found.FAILURE.format(exc=exc))
+        return False
+    _applied.add(module)
+    return True
 
 
 def fix_anthropic_stream_usage() -> bool:

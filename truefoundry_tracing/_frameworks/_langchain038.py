@@ -18,39 +18,34 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .._state import warn_once
+__all__ = ["FAILURE", "patch"]
 
-__all__ = ["apply"]
+# What the log says, once, when patch() fails ({exc!r}: why).
+FAILURE = (
+    "LangChain tool calls could not be added to LLM spans ({exc!r}): on "
+    "opentelemetry-instrumentation-langchain 0.38 they stay missing. Install "
+    "traceloop-sdk 0.62 or newer to record them."
+)
 
 _HANDLER = "opentelemetry.instrumentation.langchain.callback_handler"
 _VERSION = "opentelemetry.instrumentation.langchain.version"
 _ROLES = {"human": "user", "system": "system", "ai": "assistant", "tool": "tool"}
-_applied = False
 
 
-def apply() -> bool:
-    """Correct the 0.38 LangChain instrumentation once; False when not applied.
+def patch() -> bool:
+    """Correct the 0.38 LangChain instrumentation; False on other lines.
+
+    Applied once, through :func:`._fixes.correct`, which reports a failure (``FAILURE``).
 
     Example:
-        >>> isinstance(apply(), bool)
+        >>> from truefoundry_tracing._frameworks._fixes import correct
+        >>> isinstance(correct('langchain'), bool)
         True
     """
-    global _applied
-    if _applied:
-        return True
-    try:
-        if not str(importlib.import_module(_VERSION).__version__).startswith("0.38."):
-            return False
-        handler: Any = importlib.import_module(_HANDLER)
-        _patch(handler)
-    except Exception as exc:
-        warn_once(
-            f"LangChain tool calls could not be added to LLM spans ({exc!r}): on "
-            "opentelemetry-instrumentation-langchain 0.38 they stay missing. Install "
-            "traceloop-sdk 0.62 or newer to record them."
-        )
+    if not str(importlib.import_module(_VERSION).__version__).startswith("0.38."):
         return False
-    _applied = True
+    handler: Any = importlib.import_module(_HANDLER)
+    _patch(handler)
     return True
 
 

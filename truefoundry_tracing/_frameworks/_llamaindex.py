@@ -34,52 +34,46 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .._state import warn_once
 from ._spans import Entity, astream, stream
 
-__all__ = ["apply"]
+__all__ = ["FAILURE", "patch"]
 
-_applied = False
+# What the log says, once, when patch() fails ({exc!r}: why).
+FAILURE = (
+    "LlamaIndex spans could not be corrected ({exc!r}): workflow steps keep the "
+    "name BaseWorkflowAgent.task, a run may log 'Failed to detach context', and a "
+    "streamed query's query and synthesizer spans are lost. Install the "
+    "opentelemetry-instrumentation-llamaindex this truefoundry-tracing version is "
+    "tested with."
+)
+
 _FRAMEWORK = "llama_index"  # the instrumentation's name, for what report() says
 _ID = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)-")
 _STEP_TAG = "llamaindex.step.input_event"  # llama-index tags the spans of workflow steps
 _TOOL_METHODS = frozenset({"call", "acall"})
 
 
-def apply() -> bool:
-    """Apply both corrections once; False when traceloop's module is not as expected.
+def patch() -> bool:
+    """Apply both corrections; raises when traceloop's module is not as expected.
+
+    Applied once, through :func:`._fixes.correct`, which reports a failure (``FAILURE``).
 
     Example:
-        >>> isinstance(apply(), bool)
+        >>> from truefoundry_tracing._frameworks._fixes import correct
+        >>> isinstance(correct('llama_index'), bool)
         True
     """
-    global _applied
-    if _applied:
-        return True
-    try:
-        import wrapt
+    import wrapt
 
-        module: Any = importlib.import_module(
-            "opentelemetry.instrumentation.llamaindex.dispatcher_wrapper"
-        )
-        holder = module.SpanHolder
-        if not callable(getattr(holder, "notify_parent", None)):
-            raise AttributeError("SpanHolder.notify_parent")
-        holder.notify_parent = _notify_waiting_parents
-        wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.new_span", _new_span)
-        wrapt.wrap_function_wrapper(
-            module, "OpenLLMetrySpanHandler.prepare_to_exit_span", _exit_span
-        )
-    except Exception as exc:
-        warn_once(
-            f"LlamaIndex spans could not be corrected ({exc!r}): workflow steps keep the "
-            "name BaseWorkflowAgent.task, a run may log 'Failed to detach context', and a "
-            "streamed query's query and synthesizer spans are lost. Install the "
-            "opentelemetry-instrumentation-llamaindex this truefoundry-tracing version is "
-            "tested with."
-        )
-        return False
-    _applied = True
+    module: Any = importlib.import_module(
+        "opentelemetry.instrumentation.llamaindex.dispatcher_wrapper"
+    )
+    holder = module.SpanHolder
+    if not callable(getattr(holder, "notify_parent", None)):
+        raise AttributeError("SpanHolder.notify_parent")
+    holder.notify_parent = _notify_waiting_parents
+    wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.new_span", _new_span)
+    wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.prepare_to_exit_span", _exit_span)
     return True
 
 
