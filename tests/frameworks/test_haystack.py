@@ -258,6 +258,44 @@ def test_a_tracer_the_app_set_is_kept_and_the_report_says_so(
     assert "not traced: the app set Haystack's tracer (LoggingTracer)" in reason
 
 
+@pytest.mark.skipif(HAYSTACK3, reason="Haystack 2 only: Haystack 3 turns on no tracer by itself")
+@pytest.mark.parametrize("auto", ["", "true"], ids=["auto-trace-unset", "auto-trace-true"])
+def test_haystack2_tracer_turned_on_before_init_is_replaced_unless_asked_for(
+    run_offline: Callable[[list[str]], CompletedProcess[str]], auto: str
+) -> None:
+    """Haystack 2 imported after the app set a tracer provider turns its own OpenTelemetry
+    tracer on; ``init()`` replaces it (as ``HAYSTACK_AUTO_TRACE_ENABLED=false`` promises),
+    unless the app set that variable to keep it, which the report then says."""
+    script = textwrap.dedent(
+        f"""
+        import json, os
+        os.environ.pop("HAYSTACK_AUTO_TRACE_ENABLED", None)
+        if {auto!r}:
+            os.environ["HAYSTACK_AUTO_TRACE_ENABLED"] = {auto!r}
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        trace.set_tracer_provider(TracerProvider())
+        from haystack import tracing
+        import truefoundry_tracing as tt
+
+        before = type(tracing.tracer.actual_tracer).__name__
+        status = tt.init(app_name="auto-trace", console=False)
+        reason = {{o.name: o for o in status.instrument_report}}["haystack"].reason
+        print(json.dumps([before, type(tracing.tracer.actual_tracer).__name__, reason]))
+        """
+    )
+    before, after, reason = json.loads(run_offline(["-c", script]).stdout.splitlines()[-1])
+    assert before == "OpenTelemetryTracer"
+    if auto:
+        assert after == "OpenTelemetryTracer"
+        assert "not traced: Haystack's own OpenTelemetryTracer is on" in reason
+        assert "HAYSTACK_AUTO_TRACE_ENABLED=true lets Haystack 2 turn it on" in reason
+    else:
+        assert after == "TraceloopTracer"
+        assert "recorded by this library" in reason
+
+
 def test_example_runs_offline_and_prints_its_traces(
     run_example: Callable[[str], tuple[str, str]],
 ) -> None:

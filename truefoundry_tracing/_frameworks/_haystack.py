@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 from collections.abc import Collection
 from typing import Any
 
@@ -46,6 +47,25 @@ def _haystack_major() -> int:
         return 0
 
 
+_AUTO = "HAYSTACK_AUTO_TRACE_ENABLED"
+_SELF_ENABLED = "Haystack's own OpenTelemetryTracer"
+
+
+def _self_enabled(tracer: Any) -> bool:
+    """Haystack 2's own OpenTelemetry tracer as it turns it on by itself when imported after a
+    tracer provider was set (scope ``haystack``)."""
+    if type(tracer).__module__ != "haystack.tracing.opentelemetry":
+        return False
+    scope = getattr(getattr(tracer, "_tracer", None), "instrumentation_info", None)
+    return getattr(scope, "name", None) == "haystack"
+
+
+def _replaced(tracer: Any) -> bool:
+    """Haystack 2's self-enabled tracer while ``HAYSTACK_AUTO_TRACE_ENABLED`` says off (it
+    turned itself on before ``init()`` set the variable): replaced, as the switch promises."""
+    return _self_enabled(tracer) and os.environ.get(_AUTO, "").strip().lower() == "false"
+
+
 def note() -> str:
     """The report note for what the instrumentation does with this Haystack.
 
@@ -60,6 +80,12 @@ def note() -> str:
         return (
             f"Haystack's own tracing ({spans}) recorded by this library; each model call is "
             "the provider's LLM span"
+        )
+    if _mode.value == _SELF_ENABLED:
+        return (
+            f"not traced: {_SELF_ENABLED} is on ({_AUTO}={os.environ.get(_AUTO)} lets Haystack 2 "
+            "turn it on, or the app set it with haystack.tracing.enable_tracing), and it is kept. "
+            f"Set {_AUTO}=false and remove any enable_tracing call to have init() trace Haystack"
         )
     if _mode.value:
         return (
@@ -89,8 +115,9 @@ class HaystackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from ._haystack_tracer import TraceloopTracer
 
         current = tracing.tracer.actual_tracer
-        if tracing.is_tracing_enabled() and not isinstance(current, TraceloopTracer):
-            _mode.value = type(current).__name__  # the app's own: not replaced
+        ours = isinstance(current, TraceloopTracer) or _replaced(current)
+        if tracing.is_tracing_enabled() and not ours:  # the app's own: not replaced
+            _mode.value = _SELF_ENABLED if _self_enabled(current) else type(current).__name__
             return
         otel = get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
         tracing.enable_tracing(TraceloopTracer(otel))
