@@ -193,7 +193,7 @@ DEFAULT: tuple[Instrumentation, ...] = (
         ("llama_index.core", "llama_index"),
     ),
     _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
-    # traceloop's on Haystack 2.x; Haystack's own tracing, recorded by ours, on 3.x
+    # Haystack's own tracing, recorded by ours, on both majors (traceloop's fails on 3.x)
     own("haystack", "haystack-ai", "_haystack", "HaystackInstrumentor", "haystack"),
     _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
     # traceloop 0.62's splits a streamed run into several traces and 0.38 ships none

@@ -4,9 +4,8 @@ once streamed, and an ``Agent`` with a weather tool, traced by ``init()``.
 Offline by default against a local OpenAI-compatible stand-in, printing each run's trace tree
 to stderr; with ``TFY_HOST`` and ``TFY_API_KEY`` set, it calls TrueFoundry's AI gateway (model
 ``TFY_MODEL`` or ``openai-main/gpt-4o-mini``) and the traces go to TrueFoundry. ``init()``
-switches Haystack's telemetry off. On Haystack 3 every run is one trace with a span per
-component, agent step and tool call; on Haystack 2 (traceloop's instrumentation) a pipeline
-run is one trace and an agent run is not (see docs/frameworks/haystack.md).
+switches Haystack's telemetry off. Every run is one trace with a span per component, agent
+and tool call (and per agent step on Haystack 3; see docs/frameworks/haystack.md).
 """
 
 from __future__ import annotations

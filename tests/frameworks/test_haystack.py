@@ -3,10 +3,10 @@
 streamed, with and without ``@workflow``, with one LLM span per model call; Haystack's
 telemetry is off and its own tracing never doubles a span.
 
-Haystack 3: this library records Haystack's own tracing (a span per pipeline, component,
-agent, agent step and tool call). Haystack 2: traceloop's instrumentation (a span per
-pipeline; the provider's LLM span in place of its empty ``haystack.openai.chat``); an agent
-run outside a pipeline has no agent or tool span there, pinned as a known gap.
+On both majors this library records Haystack's own tracing: a span per pipeline, component
+and agent run, and per tool call (Haystack 3's tracing reports tool calls and agent steps;
+on Haystack 2, which reports neither, the tool span comes from ``Tool.invoke`` and an agent's
+model and tool calls sit under its ``chat_generator`` and ``tool_invoker`` components).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from _support import (
     TOOL_CALL,
     load_example,
     one_trace,
+    parent,
     require_instrumented,
     script_weather,
     tree_names,
@@ -44,11 +45,12 @@ HAYSTACK3 = int(HAYSTACK.split(".")[0]) >= 3
 CAPITAL = example.ANSWER
 # Haystack 2's own tracer's spans: never beside the instrumentation's
 HAYSTACK_OWN = ("haystack.pipeline.run", "haystack.component.run", "haystack.tracing.auto_enable")
-AGENT_GAP = (
-    f"Haystack {HAYSTACK.split('.')[0]} Agent: no agent or tool span, and without @workflow each "
-    "model call is its own trace (traceloop's instrumentation wraps pipelines and chat "
-    "generators only)"
+# where an Agent's model and tool calls sit: Haystack 3 reports its steps, Haystack 2 the
+# components the agent runs
+CALLS, TOOLS = (
+    ("step_0.task", "step_0.task") if HAYSTACK3 else ("chat_generator.task", "tool_invoker.task")
 )
+ANSWERED = "step_1.task" if HAYSTACK3 else "chat_generator.task"
 modes = pytest.mark.parametrize(
     ("stream", "wrapped"),
     [(False, False), (True, False), (False, True), (True, True)],
@@ -89,9 +91,6 @@ def test_pipeline_one_trace_one_llm_span_and_telemetry_off(
     assert "France" in view.input_messages[-1].content
     if stream:
         trace.assert_stream_complete()
-    if not HAYSTACK3:
-        trace.assert_tree(f"{top}haystack_pipeline.workflow > openai.chat")
-        return
     trace.assert_tree(
         f"{top}haystack_pipeline.workflow > prompt.task",
         f"{top}haystack_pipeline.workflow > llm.task > openai.chat",
@@ -112,7 +111,6 @@ def test_agent_with_a_tool_is_one_trace_with_agent_step_and_tool_spans(
     llm: FakeLLMServer,
     stream: bool,
     wrapped: bool,
-    known_gap: Callable[[str], None],
 ) -> None:
     require_instrumented("haystack")
     script_weather(llm)
@@ -124,11 +122,7 @@ def test_agent_with_a_tool_is_one_trace_with_agent_step_and_tool_spans(
 
     assert len(llm.chat_requests()) == 2
     _no_doubles(tfy_spans)
-    if HAYSTACK3 or wrapped:
-        tfy_spans.assert_one_llm_span_per_call(2)
-    else:  # Haystack 2: each model call its own trace (the gap pinned below)
-        for each in tfy_spans.traces():
-            each.assert_one_llm_span_per_call(1)
+    tfy_spans.assert_one_llm_span_per_call(2)
     first, second = tfy_spans.llm_spans().sorted()
     asked, answered = tfy_spans.llm(first), tfy_spans.llm(second)
     assert asked.input_messages[-1].content == QUESTION
@@ -138,31 +132,28 @@ def test_agent_with_a_tool_is_one_trace_with_agent_step_and_tool_spans(
     assert (answered.input_tokens, answered.output_tokens) == (30, 7)
     if stream:
         tfy_spans.assert_stream_complete(second)
-    if not HAYSTACK3:
-        known_gap(AGENT_GAP)
-        assert sorted(tfy_spans.names) == ["openai.chat"] * 2 + ["weather_app.workflow"] * wrapped
-        assert len(tfy_spans.traces()) == (1 if wrapped else 2)
-        return
     trace = one_trace(tfy_spans, "weather_app.workflow" if wrapped else "agent.agent")
     top = "weather_app.workflow > agent.agent > "
     top = top if wrapped else "agent.agent > "
     trace.assert_tree(
-        f"{top}step_0.task > openai.chat",
-        f"{top}step_0.task > get_weather.tool",
-        f"{top}step_1.task > openai.chat",
+        f"{top}{CALLS} > openai.chat",
+        f"{top}{TOOLS} > get_weather.tool",
+        f"{top}{ANSWERED} > openai.chat",
     )
+    assert [parent(trace, s).name for s in trace.llm_spans()] == [CALLS, ANSWERED]
     agent = trace.one("agent.agent")
     assert agent.attributes["traceloop.span.kind"] == "agent"
     assert QUESTION in agent.attributes["traceloop.entity.input"]
     result = json.loads(agent.attributes["traceloop.entity.output"])
-    assert result["last_message"]["content"] == [{"text": ANSWER}]
+    # Haystack 3 records the agent's result; Haystack 2 its state (the messages)
+    last = result["last_message"] if HAYSTACK3 else result["messages"][-1]
+    assert last["content"] == [{"text": ANSWER}]
     tool = trace.one("get_weather.tool")
     assert tool.attributes["traceloop.span.kind"] == "tool"
     assert json.loads(tool.attributes["traceloop.entity.input"]) == TOOL_CALL["arguments"]
     assert json.loads(tool.attributes["traceloop.entity.output"]) == "Sunny, 24 C in Paris"
 
 
-@pytest.mark.skipif(not HAYSTACK3, reason="Haystack 3 only: on 2.x traceloop's instrumentation")
 def test_no_content_with_trace_content_off(tfy_spans: CapturedSpans, llm: FakeLLMServer) -> None:
     tt.init("framework-tests", console=False, trace_content=False)
     script_weather(llm)
@@ -205,16 +196,12 @@ def test_imported_after_init_haystack_adds_no_span_of_its_own(
     )
     tracer, traces, names = json.loads(run_offline(["-c", script]).stdout.splitlines()[-1])
     assert traces == 1
-    if HAYSTACK3:
-        assert (tracer, names) == (
-            "TraceloopTracer",
-            ["haystack_pipeline.workflow", "llm.task", "openai.chat"],
-        )
-    else:
-        assert (tracer, names) == ("NullTracer", ["haystack_pipeline.workflow", "openai.chat"])
+    assert (tracer, names) == (
+        "TraceloopTracer",
+        ["haystack_pipeline.workflow", "llm.task", "openai.chat"],
+    )
 
 
-@pytest.mark.skipif(not HAYSTACK3, reason="Haystack 3 only: on 2.x traceloop's instrumentation")
 def test_async_agent_run_with_a_failing_tool_marks_the_tool_span(
     tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:
@@ -240,14 +227,16 @@ def test_async_agent_run_with_a_failing_tool_marks_the_tool_span(
 
     assert result["last_message"].text == "No weather today."
     trace = one_trace(tfy_spans, "agent.agent")
-    trace.assert_tree("agent.agent > step_0.task > get_weather.tool")
+    trace.assert_tree(f"agent.agent > {TOOLS} > get_weather.tool")
     trace.assert_one_llm_span_per_call(2)
     failed = trace.one("get_weather.tool")
     assert failed.status == "ERROR"
-    assert "no weather for Paris" in failed.attributes["traceloop.entity.output"]
+    assert json.loads(failed.attributes["traceloop.entity.input"]) == TOOL_CALL["arguments"]
+    # Haystack 3 hands the tracer the error as the tool's output; on 2.x it is the exception
+    where = failed.attributes["traceloop.entity.output"] if HAYSTACK3 else failed.status_message
+    assert "no weather for Paris" in where
 
 
-@pytest.mark.skipif(not HAYSTACK3, reason="Haystack 3 only: on 2.x traceloop's instrumentation")
 def test_a_tracer_the_app_set_is_kept_and_the_report_says_so(
     run_offline: Callable[[list[str]], CompletedProcess[str]],
 ) -> None:
@@ -269,6 +258,44 @@ def test_a_tracer_the_app_set_is_kept_and_the_report_says_so(
     assert "not traced: the app set Haystack's tracer (LoggingTracer)" in reason
 
 
+@pytest.mark.skipif(HAYSTACK3, reason="Haystack 2 only: Haystack 3 turns on no tracer by itself")
+@pytest.mark.parametrize("auto", ["", "true"], ids=["auto-trace-unset", "auto-trace-true"])
+def test_haystack2_tracer_turned_on_before_init_is_replaced_unless_asked_for(
+    run_offline: Callable[[list[str]], CompletedProcess[str]], auto: str
+) -> None:
+    """Haystack 2 imported after the app set a tracer provider turns its own OpenTelemetry
+    tracer on; ``init()`` replaces it (as ``HAYSTACK_AUTO_TRACE_ENABLED=false`` promises),
+    unless the app set that variable to keep it, which the report then says."""
+    script = textwrap.dedent(
+        f"""
+        import json, os
+        os.environ.pop("HAYSTACK_AUTO_TRACE_ENABLED", None)
+        if {auto!r}:
+            os.environ["HAYSTACK_AUTO_TRACE_ENABLED"] = {auto!r}
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        trace.set_tracer_provider(TracerProvider())
+        from haystack import tracing
+        import truefoundry_tracing as tt
+
+        before = type(tracing.tracer.actual_tracer).__name__
+        status = tt.init(app_name="auto-trace", console=False)
+        reason = {{o.name: o for o in status.instrument_report}}["haystack"].reason
+        print(json.dumps([before, type(tracing.tracer.actual_tracer).__name__, reason]))
+        """
+    )
+    before, after, reason = json.loads(run_offline(["-c", script]).stdout.splitlines()[-1])
+    assert before == "OpenTelemetryTracer"
+    if auto:
+        assert after == "OpenTelemetryTracer"
+        assert "not traced: Haystack's own OpenTelemetryTracer is on" in reason
+        assert "HAYSTACK_AUTO_TRACE_ENABLED=true lets Haystack 2 turn it on" in reason
+    else:
+        assert after == "TraceloopTracer"
+        assert "recorded by this library" in reason
+
+
 def test_example_runs_offline_and_prints_its_traces(
     run_example: Callable[[str], tuple[str, str]],
 ) -> None:
@@ -278,6 +305,6 @@ def test_example_runs_offline_and_prints_its_traces(
     agent = ["agent.agent", "step_0.task", "openai.chat", "get_weather.tool"]
     agent += ["step_1.task", "openai.chat"]
     if not HAYSTACK3:
-        pipeline = ["haystack_pipeline.workflow", "openai.chat"]
-        agent = ["openai.chat", "openai.chat"]
+        agent = ["agent.agent", "chat_generator.task", "openai.chat", "tool_invoker.task"]
+        agent += ["get_weather.tool", "chat_generator.task", "openai.chat"]
     assert tree_names(err) == pipeline * 2 + agent

@@ -5,14 +5,13 @@
   when no workflow is open. While traceloop's Anthropic instrumentation is applied,
   ``ANTHROPIC_OPEN_TELEMETRY=false`` keeps clients created afterwards from making those spans,
   and spans of clients made before ``init()`` are dropped.
-* **OpenAI Agents SDK and Haystack 2.x**: their instrumentations open an LLM span around each
-  model call (``openai.response``, ``haystack.openai.chat``), and the provider's
-  instrumentation (OpenAI chat or responses, LiteLLM) records the same call inside it,
-  completely; the outer one has no output or tokens (Agents SDK with the chat model; Haystack
-  records the output key ``"replies"`` as the completion). When a provider span starts inside
-  one, it takes the outer span's place (its parent becomes the outer span's parent) and the
-  outer span is dropped. A model call no provider instrumentation sees (a streamed Responses
-  call) keeps the outer span, the only record.
+* **OpenAI Agents SDK**: its instrumentation opens an LLM span around each model call
+  (``openai.response``), and the provider's instrumentation (OpenAI chat or responses,
+  LiteLLM) records the same call inside it, completely; the outer one has no output or tokens
+  (with the chat model). When a provider span starts inside one, it takes the outer span's
+  place (its parent becomes the outer span's parent) and the outer span is dropped. A model
+  call no provider instrumentation sees (a streamed Responses call) keeps the outer span, the
+  only record.
 * **Pydantic AI**: its own ``chat`` spans (scope ``pydantic-ai``, turned on by
   :mod:`._pydantic_ai`) are outer spans the same way. With Anthropic, the SDK refuses a
   non-streamed request it expects to take over 10 minutes before sending anything, and
@@ -35,7 +34,6 @@ from typing import Any
 from .._otel_compat import replace_parent
 from ._fixes import correct
 from ._google_genai import fix_google_genai
-from ._haystack import delegated as haystack_delegated
 from ._haystack import note as haystack_note
 from ._offline import Switch, agents_export_off, apply
 
@@ -45,7 +43,6 @@ _ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 # instrumentation name -> the scope of its spans around a model call
 _OUTER_SCOPES = {
     "openai_agents": "opentelemetry.instrumentation.openai_agents",
-    "haystack": "opentelemetry.instrumentation.haystack",
     "pydantic_ai": "pydantic-ai",  # Pydantic AI's own chat spans (see _pydantic_ai)
     "ag2": "opentelemetry.instrumentation.ag2",  # AG2's TelemetryMiddleware, when used
     "dspy": "truefoundry_tracing._frameworks._dspy",
@@ -88,7 +85,7 @@ def activate(name: str) -> str:
         )
     if name == "google_generativeai":
         return fix_google_genai()
-    if name == "haystack" and not haystack_delegated():  # Haystack 3: no outer LLM span
+    if name == "haystack":  # Haystack's own tracing, recorded by ours: no outer LLM span
         return haystack_note()
     if name in _OUTER_SCOPES:
         state.outer = state.outer | {_OUTER_SCOPES[name]}

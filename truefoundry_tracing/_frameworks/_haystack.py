@@ -1,23 +1,24 @@
-"""Haystack pipelines and agents, on both majors.
+"""Haystack pipelines and agents, on both majors, through Haystack's own tracing.
 
-traceloop's Haystack instrumentation wraps ``haystack.components.generators.openai``
-(``OpenAIGenerator``), which Haystack 3 removed, so applying it fails on 3.x before it wraps
-anything (on traceloop-sdk 0.62.4 and 0.38.12 alike). This instrumentation:
+Haystack reports what it runs to the tracer set with ``haystack.tracing.enable_tracing``.
+This instrumentation hands it a tracer of ours (:mod:`._haystack_tracer`) that records
+pipelines, components, agents, agent steps (3.x) and tool calls (3.x) in traceloop's
+conventions; on Haystack 2, whose tracing has no tool call span, :mod:`._haystack2` adds one
+per ``Tool.invoke``. Each model call is the provider instrumentation's LLM span, under the
+component or step that made it. A tracer the app set before is kept, and the report says so.
 
-* on Haystack 2.x applies traceloop's (a ``haystack_pipeline.workflow`` span per pipeline run;
-  ``_dedupe`` keeps the provider's LLM span in place of its ``haystack.openai.chat``);
-* on Haystack 3.x (or where this traceloop-sdk ships no Haystack instrumentation) hands
-  Haystack a tracer of ours (:mod:`._haystack_tracer`): Haystack's own tracing of pipelines,
-  components, agents, agent steps and tool calls, recorded in traceloop's conventions. A
-  tracer the app set with ``haystack.tracing.enable_tracing`` before is kept, and the report
-  says so.
+traceloop's Haystack instrumentation is not used: it wraps ``OpenAIGenerator``, which
+Haystack 3 removed (it fails there before wrapping anything), and on Haystack 2 it records a
+span per pipeline run only (no component, agent or tool span, and each model call of an
+``Agent`` run outside a pipeline its own trace) plus an empty ``haystack.openai.chat`` around
+each model call.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import importlib.util
+import os
 from collections.abc import Collection
 from typing import Any
 
@@ -25,13 +26,13 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-__all__ = ["HaystackInstrumentor", "note"]
+from ._haystack2 import TOOL_INVOKE, tool_wrapper
 
-_TRACELOOP = "opentelemetry.instrumentation.haystack"
+__all__ = ["HaystackInstrumentor", "note"]
 
 
 class _Mode:
-    """What the last ``instrument()`` did: ``traceloop``, ``ours``, or the app's tracer kept."""
+    """What the last ``instrument()`` did: ``ours``, or the name of the app's tracer kept."""
 
     value = ""
 
@@ -46,6 +47,25 @@ def _haystack_major() -> int:
         return 0
 
 
+_AUTO = "HAYSTACK_AUTO_TRACE_ENABLED"
+_SELF_ENABLED = "Haystack's own OpenTelemetryTracer"
+
+
+def _self_enabled(tracer: Any) -> bool:
+    """Haystack 2's own OpenTelemetry tracer as it turns it on by itself when imported after a
+    tracer provider was set (scope ``haystack``)."""
+    if type(tracer).__module__ != "haystack.tracing.opentelemetry":
+        return False
+    scope = getattr(getattr(tracer, "_tracer", None), "instrumentation_info", None)
+    return getattr(scope, "name", None) == "haystack"
+
+
+def _replaced(tracer: Any) -> bool:
+    """Haystack 2's self-enabled tracer while ``HAYSTACK_AUTO_TRACE_ENABLED`` says off (it
+    turned itself on before ``init()`` set the variable): replaced, as the switch promises."""
+    return _self_enabled(tracer) and os.environ.get(_AUTO, "").strip().lower() == "false"
+
+
 def note() -> str:
     """The report note for what the instrumentation does with this Haystack.
 
@@ -53,12 +73,19 @@ def note() -> str:
         >>> isinstance(note(), str)
         True
     """
-    if _mode.value == "traceloop":
-        return "each model call is one LLM span: the provider's, in place of the one around it"
     if _mode.value == "ours":
+        spans = "pipeline, component, agent, step and tool spans"
+        if _haystack_major() < 3:
+            spans = "pipeline, component and agent spans; tool spans from Tool.invoke"
         return (
-            "Haystack's own tracing (pipeline, component, agent, step and tool spans) recorded "
-            "by this library; each model call is the provider's LLM span"
+            f"Haystack's own tracing ({spans}) recorded by this library; each model call is "
+            "the provider's LLM span"
+        )
+    if _mode.value == _SELF_ENABLED:
+        return (
+            f"not traced: {_SELF_ENABLED} is on ({_AUTO}={os.environ.get(_AUTO)} lets Haystack 2 "
+            "turn it on, or the app set it with haystack.tracing.enable_tracing), and it is kept. "
+            f"Set {_AUTO}=false and remove any enable_tracing call to have init() trace Haystack"
         )
     if _mode.value:
         return (
@@ -68,19 +95,9 @@ def note() -> str:
     return ""
 
 
-def delegated() -> bool:
-    """True when traceloop's instrumentation is the one applied (Haystack 2.x).
-
-    Example:
-        >>> delegated() in (True, False)
-        True
-    """
-    return _mode.value == "traceloop"
-
-
 class HaystackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """traceloop's Haystack instrumentation on Haystack 2.x; Haystack's own tracing, recorded
-    by this library, on 3.x.
+    """Haystack's own tracing, recorded by this library, on both majors (and a span per tool
+    call on Haystack 2).
 
     Example:
         >>> HaystackInstrumentor().instrumentation_dependencies()
@@ -91,32 +108,35 @@ class HaystackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("haystack-ai >= 2.0.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        if _haystack_major() < 3 and importlib.util.find_spec(_TRACELOOP) is not None:
-            self._delegate = importlib.import_module(_TRACELOOP).HaystackInstrumentor()
-            self._delegate.instrument(**kwargs)
-            _mode.value = "traceloop"
-            return
         from haystack import tracing
+        from opentelemetry.trace import get_tracer
 
         from .._version import __version__
         from ._haystack_tracer import TraceloopTracer
 
         current = tracing.tracer.actual_tracer
-        if tracing.is_tracing_enabled() and not isinstance(current, TraceloopTracer):
-            _mode.value = type(current).__name__  # the app's own: not replaced
+        ours = isinstance(current, TraceloopTracer) or _replaced(current)
+        if tracing.is_tracing_enabled() and not ours:  # the app's own: not replaced
+            _mode.value = _SELF_ENABLED if _self_enabled(current) else type(current).__name__
             return
-        from opentelemetry.trace import get_tracer
-
         otel = get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
         tracing.enable_tracing(TraceloopTracer(otel))
         _mode.value = "ours"
+        if _haystack_major() < 3 and importlib.util.find_spec(TOOL_INVOKE[0]) is not None:
+            from wrapt import wrap_function_wrapper  # Haystack 2 traces no tool call
+
+            wrap_function_wrapper(*TOOL_INVOKE, tool_wrapper(otel))
+            self._tool_wrapped = True
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        delegate = getattr(self, "_delegate", None)
-        if delegate is not None:
-            delegate.uninstrument()
-        elif _mode.value == "ours":
+        if _mode.value == "ours":
             from haystack import tracing
 
             tracing.disable_tracing()
+        if getattr(self, "_tool_wrapped", False):
+            from haystack.tools.tool import Tool
+            from opentelemetry.instrumentation.utils import unwrap
+
+            unwrap(Tool, "invoke")
+            self._tool_wrapped = False
         _mode.value = ""

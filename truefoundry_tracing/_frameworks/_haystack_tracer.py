@@ -1,9 +1,11 @@
-"""Haystack 3's own tracing, recorded in traceloop's conventions.
+"""Haystack's own tracing (2.x and 3.x), recorded in traceloop's conventions.
 
-Haystack 3 reports what it runs to the tracer set with ``haystack.tracing.enable_tracing``
-(its OpenTelemetry tracer left the core for the ``opentelemetry-haystack`` integration, and
-nothing turns it on by itself). :class:`TraceloopTracer` is such a tracer: each operation
-becomes an entity span this library's views read.
+Haystack reports what it runs to the tracer set with ``haystack.tracing.enable_tracing``
+(Haystack 3's OpenTelemetry tracer left the core for the ``opentelemetry-haystack``
+integration). :class:`TraceloopTracer` is such a tracer: each operation becomes an entity span
+this library's views read. Haystack 2 reports no agent steps or tool calls (an ``Agent`` runs
+its ``chat_generator`` and ``tool_invoker`` as components; :mod:`._haystack2` adds the tool
+spans).
 
 ===============================  ==============================================================
 Haystack operation               span
