@@ -334,17 +334,24 @@ class Pipeline:
     def restore(self, config: PipelineConfig | None) -> None:
         """Put back a configuration taken by ``_state.snapshot()`` (a fresh one for None).
 
-        Processors that configuration does not have are shut down before this returns.
+        Processors that configuration does not have are shut down before this returns, and
+        those a re-``init()`` is still retiring in the background stop where they are: what
+        they lost is reported now, not in the middle of whatever runs next (the next test).
         """
         config = config if config is not None else PipelineConfig()
         with self.lock:
             current = self.config.delegates
             self.sampler.configure(config.sample_rate, config.enabled)
             self.config = config
+            retiring, self.retiring = self.retiring, []
         kept = set(map(id, config.delegates))
         stale = [d for d in current if id(d) not in kept]
         if stale:
             retire(stale, 2.0)
+        for worker, processors, finish in retiring:
+            if worker.is_alive():
+                abandon(processors)
+                finish()
 
     def flush(self, timeout: float) -> bool:
         """Export what has ended; True only when every span handed over was accepted."""

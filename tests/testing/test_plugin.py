@@ -343,3 +343,39 @@ def test_xdist_two_workers(inner: pytest.Pytester, shell_host: OTLPReceiver) -> 
     assert "own" in names
     assert "shell" not in names  # ignored in the workers too
     assert "import-time" not in names
+
+
+RETIRING = """
+import logging, socket, time
+
+import truefoundry_tracing as tt
+
+HELD = socket.socket()  # bound, never listening: every export to it is refused
+HELD.bind(("127.0.0.1", 0))
+URL = f"http://127.0.0.1:{HELD.getsockname()[1]}"
+
+
+@tt.task(name="step")
+def step():
+    return 1
+
+
+def test_first_moves_away_from_a_refusing_destination(tfy_spans):
+    tt.init("first", host=URL, api_key="k" * 20, timeout=1)
+    step()
+    tt.init("second", console=False)  # the first exporter retires in the background
+
+
+def test_second_hears_nothing_of_the_first(caplog):
+    caplog.set_level(logging.WARNING, logger="truefoundry_tracing")
+    time.sleep(2)  # longer than the first test's retirement deadline
+    assert [r.getMessage() for r in caplog.records] == []
+"""
+
+
+def test_a_retirement_a_test_started_is_reported_in_that_test_not_the_next(
+    inner: pytest.Pytester,
+) -> None:
+    inner.makepyfile(test_retiring=RETIRING)
+    result = inner.runpytest_subprocess("-p", "no:randomly", "test_retiring.py")
+    result.assert_outcomes(passed=2)

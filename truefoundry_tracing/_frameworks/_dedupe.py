@@ -34,7 +34,6 @@ from typing import Any
 from .._otel_compat import replace_parent
 from ._fixes import correct
 from ._google_genai import fix_google_genai
-from ._haystack import note as haystack_note
 from ._offline import Switch, agents_export_off, apply
 
 __all__ = ["activate", "drop", "on_start", "state"]
@@ -86,6 +85,8 @@ def activate(name: str) -> str:
     if name == "google_generativeai":
         return fix_google_genai()
     if name == "haystack":  # Haystack's own tracing, recorded by ours: no outer LLM span
+        from ._haystack import note as haystack_note  # not at init(): it imports OpenTelemetry's
+
         return haystack_note()
     if name in _OUTER_SCOPES:
         state.outer = state.outer | {_OUTER_SCOPES[name]}
