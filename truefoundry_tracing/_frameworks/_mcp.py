@@ -87,6 +87,7 @@ Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 def _send_request(tracer: Any) -> Wrapper:
     async def wrapper(wrapped: Any, _session: Any, args: Any, kwargs: Any) -> Any:
         request = args[0] if args else kwargs.get("request")
+        request = getattr(request, "root", request)  # mcp 1.x: a ClientRequest wraps it
         method = getattr(request, "method", None)
         if not FLAGS.enabled or not isinstance(method, str):
             return await wrapped(*args, **kwargs)
