@@ -16,7 +16,6 @@ pytest.importorskip(
 from _support import (
     API_KEY,
     EXAMPLES,
-    TL_038,
     load_example,
     one_trace,
     parent,
@@ -78,8 +77,8 @@ def test_query_engine_spans_and_one_llm_span_for_the_answer(
     assert (view.input_tokens, view.output_tokens, view.total_tokens) == (60, 6, 66)
 
 
-def test_embedding_calls_are_llm_spans_on_the_newest_line_only(
-    tfy_spans: CapturedSpans, llm: FakeLLMServer, known_gap: Callable[[str], None]
+def test_embedding_calls_are_llm_spans_with_their_model(
+    tfy_spans: CapturedSpans, llm: FakeLLMServer
 ) -> None:
     require_instrumented("llama_index")
     example.make_app(llm.base_url, API_KEY, "gpt-4o-mini", "text-embedding-3-small")(QUESTION)
@@ -87,13 +86,11 @@ def test_embedding_calls_are_llm_spans_on_the_newest_line_only(
     embeddings = tfy_spans.llm_spans().where(lambda s: tfy_spans.llm(s).operation == "embeddings")
     # the OpenAI instrumentation's own embeddings span is suppressed under llama-index's
     assert not tfy_spans.by_name("openai.embeddings")
-    if TL_038:
-        assert len(embeddings) == 0  # 0.38: llama-index spans carry no model attributes
-        known_gap("embedding calls are not LLM spans: traceloop 0.38 records no model on them")
-    else:
-        assert embeddings.names == ["OpenAIEmbedding.workflow", "OpenAIEmbedding.task"]
-        assert {tfy_spans.llm(s).model for s in embeddings} == {"text-embedding-3-small"}
-        assert all(tfy_spans.llm(s).input_tokens is None for s in embeddings)
+    # 0.38 records the model as embedding.model_name only; _frameworks/_llamaindex adds the
+    # GenAI attributes 0.62 records
+    assert embeddings.names == ["OpenAIEmbedding.workflow", "OpenAIEmbedding.task"]
+    assert {tfy_spans.llm(s).model for s in embeddings} == {"text-embedding-3-small"}
+    assert all(tfy_spans.llm(s).input_tokens is None for s in embeddings)
 
 
 def test_gateway_model_names_go_through_llama_index_own_llm_span(

@@ -23,6 +23,10 @@
   active span), so the model call is its child and its end ends the spans above it; a span
   that returned a stream gives the app's context back when it returns, and one that returned
   an ``AsyncStreamingResponse`` waits for its stream too (traceloop ended it at once).
+* **Embedding calls on the 0.38 line**: that line's instrumentation records an embedding
+  call's model only as ``embedding.model_name``, so its span was no LLM span to any GenAI
+  reader. It also gets ``gen_ai.operation.name`` = ``embeddings`` and
+  ``gen_ai.request.model``, as the 0.62 line records them.
 """
 
 from __future__ import annotations
@@ -74,7 +78,22 @@ def patch() -> bool:
     holder.notify_parent = _notify_waiting_parents
     wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.new_span", _new_span)
     wrapt.wrap_function_wrapper(module, "OpenLLMetrySpanHandler.prepare_to_exit_span", _exit_span)
+    version = importlib.import_module("opentelemetry.instrumentation.llamaindex.version")
+    if str(version.__version__).startswith("0.38."):
+        wrapt.wrap_function_wrapper(module, "_set_embedding", _set_embedding)
     return True
+
+
+def _set_embedding(wrapped: Any, _instance: Any, args: Any, kwargs: Any) -> Any:
+    """0.38's embedding attributes, and the GenAI ones readers look for."""
+    result = wrapped(*args, **kwargs)
+    if len(args) == 2:  # (event, span), as the instrumentation calls it
+        event, span = args
+        model = (getattr(event, "model_dict", None) or {}).get("model_name")
+        if isinstance(model, str):
+            span.set_attribute("gen_ai.operation.name", "embeddings")
+            span.set_attribute("gen_ai.request.model", model)
+    return result
 
 
 def _notify_waiting_parents(self: Any) -> list[Any]:
