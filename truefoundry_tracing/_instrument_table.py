@@ -144,6 +144,30 @@ def own(
     )
 
 
+def _agents() -> Instrumentation:
+    """The OpenAI Agents SDK's entry: traceloop's instrumentation where it is installed, else
+    this library's (:mod:`._frameworks._openai_agents`, on the SDK's own tracing API).
+
+    Example:
+        >>> _agents().name
+        'openai_agents'
+    """
+    import importlib.util
+
+    traceloop = _i(
+        "openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"
+    )
+    try:
+        shipped = importlib.util.find_spec(traceloop.module) is not None
+    except (ImportError, ValueError):
+        shipped = False
+    if shipped:
+        return traceloop
+    return own(
+        "openai_agents", "openai-agents", "_openai_agents", "OpenAIAgentsInstrumentor", "agents"
+    )
+
+
 DEFAULT: tuple[Instrumentation, ...] = (
     # model providers
     _i("openai", "openai", "openai", "OpenAIInstrumentor"),
@@ -195,7 +219,8 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("crewai", "crewai", "crewai", "CrewAIInstrumentor"),
     # Haystack's own tracing, recorded by ours, on both majors (traceloop's fails on 3.x)
     own("haystack", "haystack-ai", "_haystack", "HaystackInstrumentor", "haystack"),
-    _i("openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"),
+    # traceloop's where this traceloop-sdk ships it (0.62), else ours (0.38), see _agents()
+    _agents(),
     # traceloop 0.62's splits a streamed run into several traces and 0.38 ships none
     own("agno", "agno", "_agno", "AgnoInstrumentor"),
     own("mcp", "mcp", "_mcp", "McpInstrumentor"),  # traceloop's on mcp 1.x, ours on 2.x

@@ -1,9 +1,12 @@
-"""OpenAI Agents SDK under ``init()``: one trace per run, one LLM span per model call, and
-nothing sent to api.openai.com, on both model APIs, plain and streamed."""
+"""OpenAI Agents SDK under ``init()``: one trace per run (with and without ``@workflow``),
+agent and tool spans, one LLM span per model call, and nothing sent to api.openai.com, on both
+model APIs, plain and streamed, on both traceloop lines (traceloop's instrumentation on 0.62,
+this library's on 0.38, which ships none)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,13 +14,24 @@ import pytest
 
 pytest.importorskip("agents", reason="the OpenAI Agents SDK runs in the framework environments")
 
-from _support import API_KEY, load_example, require_instrumented, tree_names
+from _support import API_KEY, load_example, tree_names
 
+import truefoundry_tracing as tt
 from truefoundry_tracing.testing import CapturedSpans, FakeLLMServer, FakeResponsesServer
 
 example = load_example("openai_agents_weather")
 ANSWER = "It is sunny in Paris, 24 C."
 TOOL_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
+EXPORT_OFF = "off: the OpenAI Agents SDK's own trace export to api.openai.com"
+
+
+def require_instrumented(name: str) -> tt.TracingStatus:
+    """init() with the defaults; the Agents SDK is traced on every line (traceloop's
+    instrumentation where this traceloop-sdk ships it, this library's otherwise)."""
+    status = tt.init("framework-tests", console=False)
+    outcome = {o.name: o for o in status.instrument_report}[name]
+    assert outcome.active, str(outcome)
+    return status
 
 
 @pytest.fixture
@@ -26,6 +40,7 @@ def responses() -> FakeResponsesServer:
         yield server
 
 
+@pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "workflow"])
 @pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_one_trace_agent_tool_and_one_complete_llm_span_per_model_call(
@@ -34,28 +49,64 @@ def test_one_trace_agent_tool_and_one_complete_llm_span_per_model_call(
     responses: FakeResponsesServer,
     api: str,
     stream: bool,
+    wrapped: bool,
 ) -> None:
     status = require_instrumented("openai_agents")
     outcome = {o.name: o for o in status.instrument_report}["openai_agents"]
-    assert "off: the OpenAI Agents SDK's own trace export to api.openai.com" in outcome.reason
+    assert EXPORT_OFF in outcome.reason
     server = responses if api == "responses" else llm
     server.reply(tool_calls=[TOOL_CALL], prompt_tokens=20, completion_tokens=5)
     server.reply(ANSWER, prompt_tokens=30, completion_tokens=7)
     ask = example.make_app(server.base_url, API_KEY, "gpt-4o-mini", api)
+    if wrapped:
+        ask = tt.workflow(name="weather_app")(ask)
 
     assert asyncio.run(ask("What is the weather in Paris?", stream)) == ANSWER
 
     calls = len(server.model_requests() if api == "responses" else llm.chat_requests())
     assert calls == 2
     tfy_spans.assert_one_llm_span_per_call(calls)
+    assert len(tfy_spans.traces()) == 1, tfy_spans.tree()
+    top = "weather_app.workflow > " if wrapped else ""
+    assert tfy_spans.root.name == ("weather_app.workflow" if wrapped else "Agent Workflow")
     tfy_spans.assert_tree(
-        "Agent Workflow > Weather.agent > get_weather.tool",
-        "Agent Workflow > Weather.agent > llm",
+        f"{top}Agent Workflow > Weather.agent > get_weather.tool",
+        f"{top}Agent Workflow > Weather.agent > llm",
     )
     first, second = tfy_spans.llm_spans()
-    assert tfy_spans.parent(first).name == "Weather.agent"
-    assert (tfy_spans.llm(first).input_tokens, tfy_spans.llm(second).output_tokens) == (20, 7)
-    assert ANSWER in tfy_spans.llm(second).output_text
+    assert all(tfy_spans.parent(s).name == "Weather.agent" for s in (first, second))
+    assert tfy_spans.one("Weather.agent").attributes["traceloop.span.kind"] == "agent"
+    asked, answered = tfy_spans.llm(first), tfy_spans.llm(second)
+    assert asked.model == "gpt-4o-mini"
+    assert asked.input_messages[-1].content == "What is the weather in Paris?"
+    assert [c["name"] for c in asked.output_messages[-1].tool_calls] == ["get_weather"]
+    assert (asked.input_tokens, asked.output_tokens) == (20, 5)
+    assert (answered.input_tokens, answered.output_tokens) == (30, 7)
+    assert answered.output_text == ANSWER  # the whole streamed text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_tool_span_has_the_arguments_and_the_result(
+    tfy_spans: CapturedSpans, responses: FakeResponsesServer, stream: bool
+) -> None:
+    require_instrumented("openai_agents")
+    responses.reply(tool_calls=[TOOL_CALL])
+    responses.reply(ANSWER)
+    ask = example.make_app(responses.base_url, API_KEY, "gpt-4o-mini")
+
+    assert asyncio.run(ask("What is the weather in Paris?", stream)) == ANSWER
+
+    tool = tfy_spans.one("get_weather.tool")
+    assert tool.attributes["traceloop.span.kind"] == "tool"
+    # 0.62 records them as gen_ai.tool.call.*, 0.38 (ours) as the entity's input and output
+    arguments = tool.attributes.get("traceloop.entity.input") or tool.attributes.get(
+        "gen_ai.tool.call.arguments"
+    )
+    result = tool.attributes.get("traceloop.entity.output") or tool.attributes.get(
+        "gen_ai.tool.call.result"
+    )
+    assert json.loads(arguments) == {"city": "Paris"}
+    assert result is not None and "Sunny, 24 C in Paris" in result
 
 
 def test_the_sdk_keeps_no_exporter_of_its_own() -> None:
@@ -78,22 +129,39 @@ def test_example_runs_offline_and_prints_two_traces(
     assert tree_names(err) == [*run, "openai.response"] * 2
 
 
-def test_without_an_instrumentation_the_sdk_tracing_is_off(
+def test_the_sdk_tracing_stays_on_and_its_export_off(
     fresh_python: Callable[..., dict[str, Any]],
 ) -> None:
-    """traceloop 0.38 ships no Agents SDK instrumentation: its traces would only go to
-    api.openai.com, so init() switches the SDK's tracing off and says so."""
+    """The SDK's tracing feeds an instrumentation on every line (0.38: this library's), so
+    init() leaves OPENAI_AGENTS_DISABLE_TRACING alone and removes the SDK's exporter instead."""
     data = fresh_python(
         """
         import os, truefoundry_tracing as tt
         st = tt.init("agents", console=False)
-        o = {o.name: o for o in st.instrument_report}["openai_agents"]
+        import agents
+        o = {o.name: o for o in tt.status().instrument_report}["openai_agents"]
         print(json.dumps({"state": o.state, "reason": o.reason,
                           "env": os.environ.get("OPENAI_AGENTS_DISABLE_TRACING")}))
         """
     )
-    if data["state"] == "unavailable":
-        assert data["env"] == "true"
-        assert "off: the OpenAI Agents SDK's own trace export" in data["reason"]
-    else:
-        assert data["env"] is None  # traced through traceloop's processor instead
+    assert data["state"] == "applied", data
+    assert data["env"] is None
+    assert EXPORT_OFF in data["reason"]
+
+
+def test_the_users_own_setting_is_honoured(
+    fresh_python: Callable[..., dict[str, Any]],
+) -> None:
+    """OPENAI_AGENTS_DISABLE_TRACING=true set by the app stays: the SDK makes no spans then."""
+    data = fresh_python(
+        """
+        import os
+        os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "true"
+        import truefoundry_tracing as tt
+        tt.init("agents", console=False)
+        from agents.tracing import get_trace_provider
+        print(json.dumps({"env": os.environ.get("OPENAI_AGENTS_DISABLE_TRACING"),
+                          "disabled": get_trace_provider().create_trace("t").__class__.__name__}))
+        """
+    )
+    assert data == {"env": "true", "disabled": "NoOpTrace"}

@@ -46,6 +46,7 @@ _OUTER_SCOPES = {
     "ag2": "opentelemetry.instrumentation.ag2",  # AG2's TelemetryMiddleware, when used
     "dspy": "truefoundry_tracing._frameworks._dspy",
 }
+_OWN_AGENTS_SCOPE = "truefoundry_tracing._frameworks._openai_agents"
 _CLIENT = 2  # opentelemetry.trace.SpanKind.CLIENT.value, without importing it here
 
 
@@ -90,6 +91,8 @@ def activate(name: str) -> str:
         return haystack_note()
     if name in _OUTER_SCOPES:
         state.outer = state.outer | {_OUTER_SCOPES[name]}
+        if name == "openai_agents":  # ours (traceloop 0.38): its Responses API call spans
+            state.outer = state.outer | {_OWN_AGENTS_SCOPE}
         state.active = True
         note = "each model call is one LLM span: the provider's, in place of the one around it"
         if name == "dspy":  # its own span is the record where no provider instrumentation sees
