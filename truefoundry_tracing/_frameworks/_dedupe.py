@@ -11,7 +11,9 @@
   (with the chat model). When a provider span starts inside one, it takes the outer span's
   place (its parent becomes the outer span's parent) and the outer span is dropped. A model
   call no provider instrumentation sees (a streamed Responses call) keeps the outer span, the
-  only record.
+  only record. On traceloop 0.38, whose OpenAI instrumentation records no Responses API call,
+  this library's Agents SDK instrumentation records them (``openai.response``), outer spans
+  the same way.
 * **Pydantic AI**: its own ``chat`` spans (scope ``pydantic-ai``, turned on by
   :mod:`._pydantic_ai`) are outer spans the same way. With Anthropic, the SDK refuses a
   non-streamed request it expects to take over 10 minutes before sending anything, and

@@ -90,8 +90,10 @@ def apply(name: str, switches: tuple[Switch, ...] | None = None) -> str:
     return "; ".join(done)
 
 
-# With no instrumentation to receive them (traceloop 0.38 ships none), the Agents SDK's
-# traces would only go to api.openai.com: its tracing is switched off instead.
+# With no instrumentation to receive them (the Agents SDK's failed or is incompatible), the
+# SDK's traces would only go to api.openai.com: its tracing is switched off instead. Where one
+# is applied (traceloop's, or on 0.38 this library's), the default processor is removed
+# instead (agents_export_off) and the SDK's tracing stays on; a value the user set is kept.
 AGENTS_UNOBSERVED = (
     Switch(
         "OPENAI_AGENTS_DISABLE_TRACING",
@@ -103,10 +105,12 @@ AGENTS_UNOBSERVED = (
 
 def agents_export_off() -> str:
     """Take the OpenAI Agents SDK's default trace processor out (it exports every run, with
-    the API key, to api.openai.com); traceloop's processor and the app's own stay.
+    the API key, to api.openai.com); traceloop's processor (or this library's, on 0.38) and
+    the app's own stay.
 
-    traceloop's instrumentation does it when it accepts ``replace_existing_processors``;
-    this covers the versions that do not. Never raises.
+    traceloop's instrumentation does it when it accepts ``replace_existing_processors``, and
+    this library's registers its processor as the only one; this covers the versions that do
+    not. Never raises.
     """
     try:
         from agents.tracing import get_trace_provider, set_trace_processors
