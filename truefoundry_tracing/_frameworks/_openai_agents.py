@@ -168,7 +168,7 @@ def _open(tracer: Any, data: Any) -> Entity | None:
     if kind == "FunctionSpanData":
         return Entity.start(tracer, "tool", data.name or "tool", {}, _PROVIDER)
     if kind == "HandoffSpanData":
-        name = f"{data.from_agent} → {data.to_agent}"
+        name = f"{data.from_agent} → {data.to_agent or '?'}"
         attrs = {"gen_ai.operation.name": "handoff", "gen_ai.agent.name": data.from_agent}
         return Entity.start(tracer, "task", name, attributes=attrs, label="handoff")
     if kind == "GuardrailSpanData":
@@ -189,6 +189,9 @@ def _close(otel: Any, span: Any) -> None:
         otel.set_attribute("traceloop.entity.output", _json(bool(data.triggered)))
     elif kind == "ResponseSpanData":
         otel.set_attributes(_response(data))
+    elif kind == "HandoffSpanData" and data.to_agent:  # known once the handoff is done
+        otel.update_name(f"{data.from_agent} → {data.to_agent}.handoff")
+        otel.set_attribute("traceloop.entity.name", f"{data.from_agent} → {data.to_agent}")
     error = getattr(span, "error", None)
     if error:
         message = error.get("message") if isinstance(error, Mapping) else str(error)
