@@ -155,7 +155,7 @@ class _Processor:
         return None
 
 
-_PROVIDER = {"gen_ai.provider.name": "openai", "gen_ai.system": "openai"}
+_PROVIDER = {"gen_ai.provider.name": "openai"}
 
 
 def _open(tracer: Any, data: Any) -> Entity | None:
