@@ -115,7 +115,7 @@ class _Processor:
             report(_FRAMEWORK, exc)
 
     def on_trace_end(self, trace: Any) -> None:
-        self._end(trace.trace_id, None)
+        self._end(getattr(trace, "trace_id", None), None)
 
     def on_span_start(self, span: Any) -> None:
         if not FLAGS.enabled:
@@ -132,11 +132,12 @@ class _Processor:
             report(_FRAMEWORK, exc)
 
     def on_span_end(self, span: Any) -> None:
-        self.skipped.pop(span.span_id, None)
-        self._end(span.span_id, span)
+        key = getattr(span, "span_id", None)
+        self.skipped.pop(key, None)
+        self._end(key, span)
 
-    def _end(self, key: str, span: Any) -> None:
-        opened = self.open.pop(key, None)
+    def _end(self, key: str | None, span: Any) -> None:
+        opened = self.open.pop(key, None) if key is not None else None
         if opened is None:
             return
         try:
