@@ -133,7 +133,8 @@ class _Processor:
 
     def on_span_end(self, span: Any) -> None:
         key = getattr(span, "span_id", None)
-        self.skipped.pop(key, None)
+        if key is not None:
+            self.skipped.pop(key, None)
         self._end(key, span)
 
     def _end(self, key: str | None, span: Any) -> None:
