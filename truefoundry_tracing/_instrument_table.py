@@ -168,6 +168,38 @@ def _agents() -> Instrumentation:
     )
 
 
+def _google() -> Instrumentation:
+    """The Google GenAI entry: traceloop's instrumentation, except where google-genai is
+    installed and traceloop's wraps only the old google-generativeai SDK (before 0.45.6: the
+    traceloop-sdk 0.38 line); there this library's (:mod:`._frameworks._google_genai_calls`).
+
+    Example:
+        >>> _google().name
+        'google_generativeai'
+    """
+    import importlib.metadata
+    import re
+
+    traceloop = _i(
+        "google_generativeai",
+        ("google-genai", "google-generativeai"),
+        "google_generativeai",
+        "GoogleGenerativeAiInstrumentor",
+        ("google.genai", "google.generativeai"),
+    )
+    try:
+        importlib.metadata.version("google-genai")
+        shipped = importlib.metadata.version("opentelemetry-instrumentation-google-generativeai")
+    except importlib.metadata.PackageNotFoundError:
+        return traceloop
+    if tuple(int(n) for n in re.findall(r"\d+", shipped)[:3]) >= (0, 45, 6):
+        return traceloop
+    return own(
+        "google_generativeai", "google-genai", "_google_genai_calls", "GoogleGenAIInstrumentor",
+        "google.genai",
+    )
+
+
 DEFAULT: tuple[Instrumentation, ...] = (
     # model providers
     _i("openai", "openai", "openai", "OpenAIInstrumentor"),
@@ -175,13 +207,7 @@ DEFAULT: tuple[Instrumentation, ...] = (
     _i("bedrock", "boto3", "bedrock", "BedrockInstrumentor", "botocore"),
     _i("sagemaker", "boto3", "sagemaker", "SageMakerInstrumentor", "botocore"),
     _i("vertexai", "google-cloud-aiplatform", "vertexai", "VertexAIInstrumentor"),
-    _i(
-        "google_generativeai",
-        ("google-genai", "google-generativeai"),
-        "google_generativeai",
-        "GoogleGenerativeAiInstrumentor",
-        ("google.genai", "google.generativeai"),
-    ),
+    _google(),  # traceloop's, or ours for google-genai where traceloop's wraps the old SDK only
     _i("cohere", "cohere", "cohere", "CohereInstrumentor"),
     _i("mistral", "mistralai", "mistralai", "MistralAiInstrumentor"),
     _i("groq", "groq", "groq", "GroqInstrumentor"),

@@ -68,8 +68,8 @@ def fix_google_genai() -> str:
         extra: Any = importlib.import_module("google.genai._extra_utils")
     except Exception:
         return ""  # not the google-genai instrumentation (traceloop 0.38 wraps the old SDK)
-    if getattr(tl, "_tfy_fixed", False):
-        return NOTE
+    if getattr(tl, "_tfy_fixed", False) or getattr(models, "_tfy_runs", False):
+        return NOTE  # corrected, or this library's instrumentation (_google_genai_calls)
     try:
         if not _move_to_requests(models):
             return ""
