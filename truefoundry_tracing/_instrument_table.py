@@ -195,7 +195,10 @@ def _google() -> Instrumentation:
     if tuple(int(n) for n in re.findall(r"\d+", shipped)[:3]) >= (0, 45, 6):
         return traceloop
     return own(
-        "google_generativeai", "google-genai", "_google_genai_calls", "GoogleGenAIInstrumentor",
+        "google_generativeai",
+        "google-genai",
+        "_google_genai_calls",
+        "GoogleGenAIInstrumentor",
         "google.genai",
     )
 
