@@ -177,8 +177,7 @@ def _google() -> Instrumentation:
         >>> _google().name
         'google_generativeai'
     """
-    import importlib.metadata
-    import re
+    import importlib.util
 
     traceloop = _i(
         "google_generativeai",
@@ -188,11 +187,10 @@ def _google() -> Instrumentation:
         ("google.genai", "google.generativeai"),
     )
     try:
-        importlib.metadata.version("google-genai")
-        shipped = importlib.metadata.version("opentelemetry-instrumentation-google-generativeai")
-    except importlib.metadata.PackageNotFoundError:
-        return traceloop
-    if tuple(int(n) for n in re.findall(r"\d+", shipped)[:3]) >= (0, 45, 6):
+        genai = importlib.util.find_spec("google.genai") is not None
+    except (ImportError, ValueError):
+        genai = False
+    if not genai or _wraps_google_genai():
         return traceloop
     return own(
         "google_generativeai",
@@ -201,6 +199,32 @@ def _google() -> Instrumentation:
         "GoogleGenAIInstrumentor",
         "google.genai",
     )
+
+
+def _wraps_google_genai() -> bool:
+    """Whether traceloop's google_generativeai instrumentation wraps google-genai (it does from
+    0.45.6), read from its source: importing it, or asking ``importlib.metadata`` for its
+    version, would load at ``init()`` what ``init()`` must not load. True when it is not
+    installed (traceloop's entry then reports that).
+
+    Example:
+        >>> isinstance(_wraps_google_genai(), bool)
+        True
+    """
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec("opentelemetry.instrumentation")
+    except (ImportError, ValueError):
+        return True
+    for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+        try:
+            with open(os.path.join(folder, "google_generativeai", "__init__.py"), "rb") as f:
+                return b"google.genai" in f.read()
+        except OSError:
+            continue
+    return True
 
 
 DEFAULT: tuple[Instrumentation, ...] = (
