@@ -372,6 +372,8 @@ class OTLPExporter(SpanExporter):
             if verdict is None:  # the deadline came first: kept
                 return SpanExportResult.FAILURE
             if verdict.ok:
+                if self._failing:  # before the counts move: whoever sees them sees this too
+                    self._recovered()
                 self._buffer.pop(0)
                 self._buffered_spans -= chunk.count
                 self._buffered_bytes -= len(chunk.body)
@@ -379,8 +381,6 @@ class OTLPExporter(SpanExporter):
                 with self.stats.lock:
                     self.stats.exported += chunk.count
                     self.stats.unconfirmed -= chunk.unconfirmed
-                if self._failing:
-                    self._recovered()
                 self._failures = 0
                 self._not_before = 0.0
                 self._overflowed = False
