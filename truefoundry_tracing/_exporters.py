@@ -455,7 +455,13 @@ class OTLPExporter(SpanExporter):
             time.sleep(delay)
 
     def _failed(self, verdict: Verdict) -> None:
-        """Record a failed attempt; warn once per cause."""
+        """Record a failed attempt; warn once per cause.
+
+        The warning goes out before the counts move: whoever sees the failure counted sees it.
+        """
+        if verdict.code not in self._warned and not self._closing:
+            self._warned.add(verdict.code)
+            logger.warning("truefoundry_tracing: %s", verdict.message)
         with self.stats.lock:
             self.stats.failed_requests += 1
             self.stats.causes[verdict.code] = self.stats.causes.get(verdict.code, 0) + 1
@@ -468,9 +474,6 @@ class OTLPExporter(SpanExporter):
             self._failing_since = time.monotonic()
             self._outage_failures = 0
         self._outage_failures += 1
-        if verdict.code not in self._warned and not self._closing:
-            self._warned.add(verdict.code)
-            logger.warning("truefoundry_tracing: %s", verdict.message)
 
     def _recovered(self) -> None:
         lasted = time.monotonic() - self._failing_since
