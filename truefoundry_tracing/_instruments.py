@@ -195,8 +195,6 @@ def _construct(cls: Any) -> Any:
         kwargs["enrich_token_usage"] = cls.__module__.endswith(".anthropic")
     if "enrich_assistant" in params:
         kwargs["enrich_assistant"] = False
-    if "replace_existing_processors" in params:
-        kwargs["replace_existing_processors"] = True  # the Agents SDK's export to OpenAI
     return cls(**kwargs)
 
 

@@ -127,6 +127,45 @@ def test_the_sdk_keeps_no_exporter_of_its_own() -> None:
     assert len(processors) == 1  # traceloop's, feeding this library's pipeline
 
 
+def test_a_processor_the_app_added_before_init_keeps_receiving_runs(
+    fresh_python: Callable[..., dict[str, Any]],
+) -> None:
+    """Only the SDK's default exporter goes: the app's own processor, registered before
+    init(), stays and sees the run, and the run is traced too."""
+    data = fresh_python(
+        """
+        from agents import add_trace_processor, trace
+        from agents.tracing import TracingProcessor, get_trace_provider
+        from agents.tracing.processors import default_processor
+        from truefoundry_tracing.testing import capture_spans
+
+        class Mine(TracingProcessor):
+            def __init__(self): self.traces = []
+            def on_trace_start(self, t): self.traces.append(t.name)
+            def on_trace_end(self, t): pass
+            def on_span_start(self, s): pass
+            def on_span_end(self, s): pass
+            def shutdown(self): pass
+            def force_flush(self): pass
+
+        mine = Mine()
+        add_trace_processor(mine)
+        import truefoundry_tracing as tt
+        tt.init("agents", console=False)
+        with capture_spans() as spans:
+            with trace("nightly run"):
+                pass
+        processors = get_trace_provider()._multi_processor._processors
+        print(json.dumps({"mine": mine.traces, "kept": mine in processors,
+                          "default": default_processor() in processors,
+                          "count": len(processors), "spans": [s.name for s in spans]}))
+        """
+    )
+    assert data["mine"] == ["nightly run"] and data["kept"], data
+    assert not data["default"] and data["count"] == 2, data
+    assert data["spans"] == ["Agent Workflow"], data
+
+
 def test_example_runs_offline_and_prints_two_traces(
     run_example: Callable[[str], tuple[str, str]],
 ) -> None:

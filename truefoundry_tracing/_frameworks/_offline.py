@@ -108,9 +108,8 @@ def agents_export_off() -> str:
     the API key, to api.openai.com); traceloop's processor (or this library's, on 0.38) and
     the app's own stay.
 
-    traceloop's instrumentation does it when it accepts ``replace_existing_processors``, and
-    this library's registers its processor as the only one; this covers the versions that do
-    not. Never raises.
+    Processors the app registered, before ``init()`` or after, are kept: only the SDK's
+    default one goes. Never raises.
     """
     try:
         from agents.tracing import get_trace_provider, set_trace_processors

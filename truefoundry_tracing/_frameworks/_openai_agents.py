@@ -2,9 +2,9 @@
 
 The SDK traces itself through its own tracing API: each run is a trace of spans (agent,
 function, handoff, guardrail, model call) handed to its trace processors. This
-instrumentation registers one processor, the SDK's only one (its default one exports every
-run, with the API key, to api.openai.com), that records them in traceloop's conventions, as
-traceloop's instrumentation does on the lines that ship one:
+instrumentation registers one processor beside the app's own (the SDK's default one, which
+exports every run with the API key to api.openai.com, is taken out) that records them in
+traceloop's conventions, as traceloop's instrumentation does on the lines that ship one:
 
 * a trace: an ``Agent Workflow`` span (kind ``workflow``), under the app's span if one is
   current (an ``@workflow``), else the root;
@@ -288,13 +288,15 @@ class OpenAIAgentsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("openai-agents >= 0.0.7",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        from agents.tracing import set_trace_processors
+        from agents.tracing import add_trace_processor
 
         from .._version import __version__
 
         tracer = get_tracer(SCOPE, __version__, kwargs.get("tracer_provider"))
         self._processor = _Processor(tracer)
-        set_trace_processors([self._processor])  # the SDK's default exporter is out
+        # Beside the app's own processors; the SDK's default exporter is taken out when the
+        # instrumentation is activated (_offline.agents_export_off).
+        add_trace_processor(self._processor)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from agents.tracing import get_trace_provider, set_trace_processors
