@@ -28,11 +28,7 @@ def test_the_layer_contract_names_every_module_of_the_package() -> None:
 
     config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
     contracts = config["tool"]["importlinter"]["contracts"]
-    layered = {
-        name.strip()
-        for layer in contracts[0]["layers"]
-        for name in layer.split(":")
-    }
+    layered = {name.strip() for layer in contracts[0]["layers"] for name in layer.split(":")}
     modules = {
         p.stem if p.is_file() else p.name
         for p in PACKAGE.iterdir()

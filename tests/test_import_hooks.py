@@ -87,4 +87,3 @@ def test_a_hook_on_a_submodule_runs_when_the_submodule_is_imported(
     finally:
         for name in [n for n in sys.modules if n.startswith(package)]:
             del sys.modules[name]
-

@@ -123,7 +123,6 @@ def check_requests(
         assert req.ok
 
 
-
 def no_key_anywhere(receiver: OTLPReceiver, *keys: str) -> None:
     for req in receiver.requests:
         for key in keys:
@@ -272,9 +271,7 @@ def test_banner_under_pytest_says_the_shell_destination_is_ignored_on_purpose(
 ) -> None:
     monkeypatch.setattr(_state.STATE, "banner_shown", False)
     monkeypatch.setenv("TFY_HOST", "https://example.truefoundry.cloud")
-    monkeypatch.setattr(
-        _state.STATE, "test_env", {"TFY_HOST": "https://example.truefoundry.cloud"}
-    )
+    monkeypatch.setattr(_state.STATE, "test_env", {"TFY_HOST": "https://example.truefoundry.cloud"})
     status = tt.init("shell-host")
     assert status.destination == "console"
     banner = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

@@ -21,6 +21,7 @@ __all__ = ["TracingStatus", "flush", "init", "shutdown", "status"]
 
 logger = logging.getLogger("truefoundry_tracing")
 
+
 @dataclass(frozen=True)
 class TracingStatus:
     """What ``init()`` put in force. ``repr()`` masks the API key.

@@ -171,9 +171,7 @@ def effective_env() -> Mapping[str, str]:
     if test_env is None:
         return os.environ
     return {
-        k: v
-        for k, v in os.environ.items()
-        if not (k in DESTINATION_VARS and test_env.get(k) == v)
+        k: v for k, v in os.environ.items() if not (k in DESTINATION_VARS and test_env.get(k) == v)
     }
 
 

@@ -262,6 +262,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
     """Turn a network error from posting spans into a :class:`Verdict`."""
     import ssl  # loaded with the HTTP client by now; not at init()
+
     url = hints.url
     chain = _chain(exc)
     if any(

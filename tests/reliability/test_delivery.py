@@ -32,7 +32,6 @@ def handle(n: int) -> int:
     return step(n) + step(n + 1)
 
 
-
 def ours(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
     return [
         r.getMessage()
