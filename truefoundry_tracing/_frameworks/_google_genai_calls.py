@@ -141,22 +141,14 @@ def _finisher(merged: _Merged) -> Callable[[Any, BaseException | None], None]:
     return finish
 
 
-def _request(tracer: Any) -> Any:
+def _request(tracer: Any, run: Callable[..., Any] = call) -> Any:
+    """A request's wrapper; ``run`` is :func:`call`, or :func:`acall` for the async client."""
+
     def wrapper(
         wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         one = _Span(tracer, kwargs)
-        return call(_FRAMEWORK, one.open, wrapped, args, kwargs, one.output)
-
-    return wrapper
-
-
-def _arequest(tracer: Any) -> Any:
-    def wrapper(
-        wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        one = _Span(tracer, kwargs)
-        return acall(_FRAMEWORK, one.open, wrapped, args, kwargs, one.output)
+        return run(_FRAMEWORK, one.open, wrapped, args, kwargs, one.output)
 
     return wrapper
 
@@ -208,7 +200,7 @@ class GoogleGenAIInstrumentor(OwnInstrumentor):
         return {
             (_MODULE, "Models._generate_content"): _request(tracer),
             (_MODULE, "Models._generate_content_stream"): _streamed(tracer),
-            (_MODULE, "AsyncModels._generate_content"): _arequest(tracer),
+            (_MODULE, "AsyncModels._generate_content"): _request(tracer, acall),
             (_MODULE, "AsyncModels._generate_content_stream"): _astreamed(tracer),
         }
 
