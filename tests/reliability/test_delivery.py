@@ -117,6 +117,33 @@ def test_an_outage_that_clears_leaves_a_record_and_one_info_line(
     assert tt.flush()  # delivered in the end
 
 
+def test_an_outage_s_lines_are_out_before_its_counts_move(receiver: OTLPReceiver) -> None:
+    """Whoever waits on the counts (a test, a health check) finds the lines already logged: the
+    warning before ``last_error`` is set, the recovery before the spans count as exported."""
+    seen: list[tuple[str, str | None, int]] = []
+
+    class Peek(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.getMessage(), status.last_error, status.exported))
+
+    logger = logging.getLogger("truefoundry_tracing")
+    peek, level = Peek(logging.INFO), logger.level
+    logger.addHandler(peek)
+    logger.setLevel(logging.INFO)
+    try:
+        receiver.respond_with(503, times=2)
+        status = tt.init("outage", host=receiver.url, api_key=KEY, disable_batch=True)
+        step(1)
+        assert wait_until(lambda: status.exported == 1)
+    finally:
+        logger.removeHandler(peek)
+        logger.setLevel(level)
+    (warned,) = [(e, n) for m, e, n in seen if "503" in m and "recovered" not in m]
+    (recovered,) = [(e, n) for m, e, n in seen if "recovered" in m]
+    assert warned == (None, 0)  # logged, then counted
+    assert recovered[1] == 0  # logged, then the span counted as exported
+
+
 # --------------------------------------------------------------------------------------------
 # flush() tells the truth
 # --------------------------------------------------------------------------------------------
