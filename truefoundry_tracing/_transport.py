@@ -259,25 +259,35 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _unbuildable(exc: BaseException, chain: list[BaseException], hints: Hints) -> Verdict | None:
+    """The verdict when the request could not even be built; None otherwise."""
+    import ssl  # loaded with the HTTP client by now; not at init()
+
+    if not any(
+        isinstance(e, (UnicodeError, ValueError)) and not isinstance(e, ssl.SSLError) for e in chain
+    ):
+        return None
+    # Raised while building the request (requests' InvalidURL and InvalidHeader are
+    # ValueErrors; http.client encodes headers as Latin-1): retrying cannot help.
+    return Verdict(
+        "invalid_request",
+        f"could not build a request to {hints.url} ({type(exc).__name__}): the URL or a header "
+        "value holds a character HTTP cannot carry (often a pasted '…' or curly quote).",
+        action=f"Check {hints.host_source}, {hints.key_source}, {hints.project_source} "
+        "and extra headers for such a character.",
+        spans=DROPPED,
+    )
+
+
 def classify_exception(exc: BaseException, hints: Hints) -> Verdict:
     """Turn a network error from posting spans into a :class:`Verdict`."""
     import ssl  # loaded with the HTTP client by now; not at init()
 
     url = hints.url
     chain = _chain(exc)
-    if any(
-        isinstance(e, (UnicodeError, ValueError)) and not isinstance(e, ssl.SSLError) for e in chain
-    ):
-        # Raised while building the request (requests' InvalidURL and InvalidHeader are
-        # ValueErrors; http.client encodes headers as Latin-1): retrying cannot help.
-        return Verdict(
-            "invalid_request",
-            f"could not build a request to {url} ({type(exc).__name__}): the URL or a header "
-            "value holds a character HTTP cannot carry (often a pasted '…' or curly quote).",
-            action=f"Check {hints.host_source}, {hints.key_source}, {hints.project_source} "
-            "and extra headers for such a character.",
-            spans=DROPPED,
-        )
+    unbuildable = _unbuildable(exc, chain, hints)
+    if unbuildable is not None:
+        return unbuildable
     names = " ".join(type(e).__name__ for e in chain)
     text = " ".join(str(e) for e in chain)
     if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in names:
