@@ -186,6 +186,60 @@ def test_a_stream_the_api_refuses_is_an_error_span(
     assert failed.status == "ERROR" and "exhausted" in (failed.status_message or "")
 
 
+EMBED_MODEL = "gemini-embedding-001"
+TEXTS = ["What is your name?", "What is your favourite colour?"]
+
+
+def check_embedding(spans: SpanList, span: SpanRecord, size: int) -> None:
+    assert span.name == f"embed_content {EMBED_MODEL}"
+    view = spans.llm(span)
+    assert view.operation in ("embeddings", "embedding") and view.model == EMBED_MODEL
+    assert [m.content for m in view.input_messages] == TEXTS
+    assert span.attributes["gen_ai.embeddings.dimension.count"] == size
+    assert view.input_tokens is None  # the Gemini API counts no tokens for embeddings
+
+
+def test_an_embedding_call_is_one_llm_span_in_the_run_s_trace(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    instrumented()
+    gc = client(gemini)
+
+    @tt.workflow(name="index")
+    def index() -> list[list[float]]:
+        config = types.EmbedContentConfig(output_dimensionality=16)
+        result = gc.models.embed_content(model=EMBED_MODEL, contents=TEXTS, config=config)
+        return [e.values or [] for e in result.embeddings or []]
+
+    vectors = index()
+    assert [len(v) for v in vectors] == [16, 16]
+    tfy_spans.assert_one_llm_span_per_call(1)
+    assert len(tfy_spans.traces()) == 1
+    embedded = tfy_spans.llm_spans().one()
+    assert parent(tfy_spans, embedded).name == "index.workflow"
+    check_embedding(tfy_spans, embedded, 16)
+
+
+def test_an_async_embedding_call_and_a_refused_one(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    instrumented()
+
+    async def embed(key: str) -> None:
+        gc = example.make_client(gemini.url, key)
+        await gc.aio.models.embed_content(model=EMBED_MODEL, contents=TEXTS)
+
+    asyncio.run(embed("gemini-test-key"))
+    check_embedding(tfy_spans, tfy_spans.llm_spans().one(), 8)
+    tfy_spans.clear()
+    gemini.api_key = "the-right-key"
+    with pytest.raises(genai.errors.ClientError, match="API key not valid"):
+        asyncio.run(embed("a-wrong-key"))
+    failed = tfy_spans.llm_spans().one()
+    assert failed.status == "ERROR" and "API key not valid" in (failed.status_message or "")
+    assert "a-wrong-key" not in json.dumps(failed.attributes)
+
+
 def test_traceloop_0_38_traces_google_genai_with_this_librarys_instrumentation() -> None:
     """0.38's instrumentation wraps only the old google-generativeai SDK: this library's
     records google-genai there, so no gap is reported (0.62: traceloop's, corrected)."""

@@ -100,3 +100,28 @@ def test_a_request_without_a_valid_key_is_refused_as_the_api_does() -> None:
     }
     answer = json.loads(in_query[2])  # the refusals used no scripted reply
     assert answer["candidates"][0]["content"]["parts"] == [{"text": "Scripted."}]
+
+
+def test_embeddings_answer_one_vector_per_request_and_use_no_scripted_reply() -> None:
+    from truefoundry_tracing.testing._llm_server import fake_embedding
+
+    url = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    one = {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "hello"}]}}
+    body = {"requests": [one, {**one, "outputDimensionality": 3}]}
+    with FakeGeminiServer() as server:
+        server.reply("kept for the next model call")
+        status, _, text = post(server.url + url, body)
+        assert server.model_requests() == []  # an embedding is not a generate call
+        assert json.loads(post(server.url + MODEL + ":generateContent", ASK)[2])["candidates"][0][
+            "content"
+        ]["parts"] == [{"text": "kept for the next model call"}]
+        refused = post(server.url + url, body, headers={})
+        empty = post(server.url + url, {"requests": []})
+        no_content = post(server.url + url, {"requests": [{"model": one["model"]}]})
+    assert status == 200
+    assert json.loads(text) == {
+        "embeddings": [{"values": fake_embedding("hello")}, {"values": fake_embedding("hello", 3)}]
+    }
+    assert refused[0] == 403 and json.loads(refused[2])["error"]["status"] == "PERMISSION_DENIED"
+    assert empty[0] == no_content[0] == 400
+    assert json.loads(no_content[2])["error"]["status"] == "INVALID_ARGUMENT"

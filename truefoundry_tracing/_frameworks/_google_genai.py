@@ -29,6 +29,7 @@ from typing import Any
 
 from .._serialize import clip, to_json
 from .._state import FLAGS
+from ._google_genai_embed import wrap_embeddings
 from ._spans import Entity, acall, astream, begin, call, inside, stream
 
 __all__ = ["NOTE", "fix_google_genai"]
@@ -76,6 +77,7 @@ def fix_google_genai() -> str:
         tl._build_from_streaming_response = _stream_recorder(tl)
         tl._abuild_from_streaming_response = _astream_recorder(tl)
         _wrap_runs(models, extra)
+        wrap_embeddings(models)
     except Exception:
         logger.warning("truefoundry_tracing: %s.", _FAILED, exc_info=True)
         return _FAILED

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._google_genai import _FRAMEWORK, _Merged, _wrap_runs
+from ._google_genai_embed import wrap_embeddings
 from ._llm_attrs import Completion, request_attributes, response_attributes
 from ._own import OwnInstrumentor, Targets
 from ._spans import NO_OUTPUT, Entity, acall, astream, begin, call, inside, report, stream
@@ -211,5 +212,6 @@ class GoogleGenAIInstrumentor(OwnInstrumentor):
             if not getattr(models, "_tfy_runs", False):
                 _wrap_runs(models, importlib.import_module("google.genai._extra_utils"))
                 models._tfy_runs = True
+            wrap_embeddings(models)
         except Exception as exc:
             report(_FRAMEWORK, exc)

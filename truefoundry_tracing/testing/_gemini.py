@@ -1,4 +1,5 @@
-"""A local stand-in for the Gemini API's ``generateContent`` and ``streamGenerateContent``.
+"""A local stand-in for the Gemini API's ``generateContent``, ``streamGenerateContent`` and
+``batchEmbedContents`` (what ``client.models.embed_content`` calls).
 
 Scripted like the other fakes (the same :class:`ScriptedReply`), answering the real
 ``google.genai.Client`` pointed at it with bodies shaped as the Gemini API sends them:
@@ -9,7 +10,8 @@ server-sent events of the same objects, one word of text per chunk, with no even
 end marker. Every chunk carries ``usageMetadata`` with running totals, as gemini-2.5 models
 stream them: ``candidatesTokenCount`` is the count so far, not the chunk's own, so a client
 that adds the chunks' counts over-counts; the last chunk has the finish reason and the final
-counts.
+counts. Embeddings answer ``{"embeddings": [{"values": [...]}]}``, one per request, with no
+token counts (the Gemini API gives none); they use no scripted reply.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ._llm_types import ScriptedReply, normalize_tool_call
-from ._openai_api import bearer_key, key_matches
+from ._openai_api import bearer_key, fake_embedding, key_matches
 from ._wire_fakes import _Fake, _pieces, _words
 
 __all__ = ["FakeGeminiServer"]
 
 _CALLS = (":generateContent", ":streamGenerateContent")
+_EMBED = ":batchEmbedContents"
 # The API's answer to a request with no key (403 PERMISSION_DENIED).
+_EMBEDDING_DIMENSIONS = 8  # as FakeLLMServer's; a request's outputDimensionality wins
 _UNREGISTERED = (
     "Method doesn't allow unregistered callers (callers without established identity). "
     "Please use API Key or other form of API consumer identity to call this API."
@@ -73,7 +77,9 @@ class FakeGeminiServer(_Fake):
     ``promptTokenCount`` and ``candidatesTokenCount``. With
     nothing scripted the answer echoes the last user text (``"Echo: ..."``), one token per
     word. An error status answers Google's error body (``{"error": {"code", "message",
-    "status"}}``). :meth:`model_requests` lists the generate calls, plain and streamed. As the
+    "status"}}``). :meth:`model_requests` lists the generate calls, plain and streamed.
+    ``:batchEmbedContents`` answers each request with :func:`fake_embedding` of its text
+    (dimension 8, or the request's ``outputDimensionality``), and takes no scripted reply. As the
     API does, it answers 403 ``PERMISSION_DENIED`` to a request with no key (``x-goog-api-key``,
     ``?key=`` or a bearer token), and 400 ``INVALID_ARGUMENT`` to another key than ``api_key=``
     when that is set.
@@ -112,6 +118,28 @@ class FakeGeminiServer(_Fake):
 
     def _is_call(self, path: str) -> bool:
         return path.endswith(_CALLS)
+
+    def _serves(self, path: str) -> bool:
+        return path.endswith(_CALLS) or path.endswith(_EMBED)
+
+    def _direct(self, path: str, payload: Mapping[str, Any]) -> tuple[int, Any] | None:
+        if not path.endswith(_EMBED):
+            return None
+        requests = payload.get("requests")
+        if not isinstance(requests, list) or not requests:
+            return 400, self._error_body(400, "* BatchEmbedContentsRequest.requests: required")
+        embeddings = []
+        for i, request in enumerate(requests):
+            content = request.get("content") if isinstance(request, Mapping) else None
+            if not isinstance(content, Mapping) or not content.get("parts"):
+                message = f"* BatchEmbedContentsRequest.requests[{i}].content: contents required"
+                return 400, self._error_body(400, message)
+            size = request.get("outputDimensionality") or _EMBEDDING_DIMENSIONS
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                message = f"* BatchEmbedContentsRequest.requests[{i}].output_dimensionality"
+                return 400, self._error_body(400, message + ": must be a positive integer")
+            embeddings.append({"values": fake_embedding(_contents_text(content), size)})
+        return 200, {"embeddings": embeddings}
 
     def _is_stream(self, path: str, payload: Mapping[str, Any]) -> bool:
         return path.endswith(":streamGenerateContent")

@@ -140,6 +140,15 @@ class _Fake:
         """Whether a request to ``path`` is a model call."""
         return path.endswith(self._route)
 
+    def _direct(self, path: str, payload: Mapping[str, Any]) -> tuple[int, Any] | None:
+        """(status, body) for a request no scripted reply is for (Gemini's embeddings); None
+        for anything else."""
+        return None
+
+    def _serves(self, path: str) -> bool:
+        """Whether ``path`` is an endpoint of this API (others get 404)."""
+        return self._is_call(path)
+
     def _is_stream(self, path: str, payload: Mapping[str, Any]) -> bool:
         """Whether the model call asks for a stream."""
         return bool(payload.get("stream"))
@@ -465,12 +474,16 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         headers = {k.lower(): v for k, v in self.headers.items()}
         fake._record(RecordedRequest("POST", path, headers, body, payload, query))
-        if not fake._is_call(path) or not isinstance(payload, Mapping):
+        if not fake._serves(path) or not isinstance(payload, Mapping):
             self._json(404, {"error": {"type": "not_found_error", "message": f"No route {path}."}})
             return
         refused = fake._refuse(headers, query)
         if refused is not None:  # checked before a scripted reply is used, as the API would
             self._json(*refused)
+            return
+        direct = fake._direct(path, payload)
+        if direct is not None:
+            self._json(*direct)
             return
         payload = fake._call(path, payload)
         reply, n = fake._next()
