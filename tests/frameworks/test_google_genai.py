@@ -240,6 +240,24 @@ def test_an_async_embedding_call_and_a_refused_one(
     assert "a-wrong-key" not in json.dumps(failed.attributes)
 
 
+def test_a_framework_that_records_the_call_itself_gets_no_second_llm_span(
+    tfy_spans: CapturedSpans, gemini: FakeGeminiServer
+) -> None:
+    """traceloop's key for it (LlamaIndex sets it around the model calls it records): the
+    provider's spans step aside on both lines, as traceloop's provider instrumentations do."""
+    from opentelemetry import context
+
+    instrumented()
+    gc = client(gemini)
+    token = context.attach(context.set_value("suppress_language_model_instrumentation", True))
+    try:
+        gc.models.embed_content(model=EMBED_MODEL, contents=TEXTS)
+        assert gc.models.generate_content(model=MODEL, contents="Hi").text == "Echo: Hi"
+    finally:
+        context.detach(token)
+    assert len(gemini.requests) == 2 and tfy_spans.llm_spans().names == []
+
+
 def test_traceloop_0_38_traces_google_genai_with_this_librarys_instrumentation() -> None:
     """0.38's instrumentation wraps only the old google-generativeai SDK: this library's
     records google-genai there, so no gap is reported (0.62: traceloop's, corrected)."""

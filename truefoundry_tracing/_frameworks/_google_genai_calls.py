@@ -21,7 +21,18 @@ from ._google_genai import _FRAMEWORK, _Merged, _wrap_runs
 from ._google_genai_embed import wrap_embeddings
 from ._llm_attrs import Completion, request_attributes, response_attributes
 from ._own import OwnInstrumentor, Targets
-from ._spans import NO_OUTPUT, Entity, acall, astream, begin, call, inside, report, stream
+from ._spans import (
+    NO_OUTPUT,
+    Entity,
+    acall,
+    astream,
+    begin,
+    call,
+    inside,
+    model_call_suppressed,
+    report,
+    stream,
+)
 
 __all__ = ["GoogleGenAIInstrumentor"]
 
@@ -104,12 +115,8 @@ def _record(span: Any, response: Any) -> None:
 
 
 def _start(tracer: Any, kwargs: Mapping[str, Any], streaming: bool) -> Entity | None:
-    """The LLM span of one request; None when instrumentation is suppressed."""
-    from opentelemetry import context
-    from opentelemetry.instrumentation import utils
-
-    suppress = getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY", None)
-    if suppress is not None and context.get_value(suppress):
+    """The LLM span of one request; None when model-call spans are suppressed."""
+    if model_call_suppressed():
         return None
     model = str(kwargs.get("model") or "unknown").replace("models/", "")
     attrs = request_attributes(_OPERATION, _PROVIDER, model, _messages(kwargs), streaming)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._state import FLAGS
 from ._llm_attrs import request_attributes, response_attributes
-from ._spans import NO_OUTPUT, Entity, acall, call
+from ._spans import NO_OUTPUT, Entity, acall, call, model_call_suppressed
 
 __all__ = ["wrap_embeddings"]
 
@@ -68,11 +68,9 @@ class _Embedding:
         self.entity: Entity | None = None
 
     def open(self) -> Entity | None:
-        from opentelemetry import context, trace
-        from opentelemetry.instrumentation import utils
+        from opentelemetry import trace
 
-        suppress = getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY", None)
-        if suppress is not None and context.get_value(suppress):
+        if model_call_suppressed():
             return None
         model = str(self.kwargs.get("model") or "unknown").replace("models/", "")
         messages = [{"role": "user", "content": t} for t in _texts(self.kwargs.get("contents"))]

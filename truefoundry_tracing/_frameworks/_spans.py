@@ -42,6 +42,7 @@ __all__ = [
     "begin",
     "call",
     "inside",
+    "model_call_suppressed",
     "record_output",
     "report",
     "stream",
@@ -56,6 +57,7 @@ _INPUT = "traceloop.entity.input"
 _OUTPUT = "traceloop.entity.output"
 _UNSET: Any = object()
 _OWN = "truefoundry_tracing.own_span"  # context key: the span an Entity started
+_SUPPRESS_MODEL_CALLS = "suppress_language_model_instrumentation"  # traceloop's context key
 #: what an ``output`` function returns to record no output
 NO_OUTPUT: Any = _UNSET
 
@@ -73,6 +75,22 @@ def report(framework: str, exc: BaseException) -> None:
         f"{framework} instrumentation off, and report it with your truefoundry-tracing and "
         f"{framework} versions."
     )
+
+
+def model_call_suppressed() -> bool:
+    """Whether the current context asks that no model-call span be recorded: OpenTelemetry's
+    suppression, or traceloop's ``suppress_language_model_instrumentation``, which a framework
+    sets around a call it records itself. traceloop's provider instrumentations read both.
+
+    Example:
+        >>> model_call_suppressed()
+        False
+    """
+    from opentelemetry import context
+    from opentelemetry.instrumentation import utils
+
+    keys = (getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY", None), _SUPPRESS_MODEL_CALLS)
+    return any(key is not None and context.get_value(key) for key in keys)
 
 
 def tool_attributes(name: str, arguments: Any) -> dict[str, Any]:
