@@ -3,7 +3,7 @@ traceloop line records.
 
 Each call is one model-call span, ``embed_content <model>``, with operation ``embeddings`` and
 the line's own attributes (:mod:`._llm_attrs`): the model, each text embedded as a user
-message (left out with ``trace_content=False``), the number and size of the vectors
+message (left out with ``trace_content=False``), the size of the vectors
 (``gen_ai.embeddings.dimension.count``) and the input tokens where the API counts them
 (Vertex AI). Applied with the Google GenAI instrumentation on every line; nothing here raises
 into the app.
@@ -34,18 +34,22 @@ def wrap_embeddings(models: Any) -> None:
         >>> class Models:
         ...     def embed_content(self, *, model, contents, config=None):
         ...         return None
-        >>> fake = types.SimpleNamespace(Models=Models, AsyncModels=Models)
-        >>> wrap_embeddings(fake); wrap_embeddings(fake)
-        >>> hasattr(Models.embed_content, "__wrapped__")
+        >>> class AsyncModels:
+        ...     async def embed_content(self, *, model, contents, config=None):
+        ...         return None
+        >>> fake = types.SimpleNamespace(Models=Models, AsyncModels=AsyncModels)
+        >>> wrap_embeddings(fake); wrap_embeddings(fake)  # the second call changes nothing
+        >>> Models().embed_content(model="text-embedding-004", contents="hi") is None
         True
+        >>> hasattr(Models.embed_content.__wrapped__, "__wrapped__")  # wrapped once
+        False
     """
     from wrapt import wrap_function_wrapper
 
     if getattr(models, "_tfy_embeddings", False):
         return
     wrap_function_wrapper(models, "Models.embed_content", _wrapper(call))
-    if models.AsyncModels is not models.Models:
-        wrap_function_wrapper(models, "AsyncModels.embed_content", _wrapper(acall))
+    wrap_function_wrapper(models, "AsyncModels.embed_content", _wrapper(acall))
     models._tfy_embeddings = True
 
 
@@ -82,7 +86,8 @@ class _Embedding:
     def output(self, response: Any) -> Any:
         if self.entity is not None:
             span = self.entity.span
-            vectors = [e.values or () for e in getattr(response, "embeddings", None) or ()]
+            embeddings = getattr(response, "embeddings", None) or ()
+            vectors = [getattr(e, "values", None) or () for e in embeddings]
             if vectors:
                 span.set_attribute("gen_ai.embeddings.dimension.count", len(vectors[0]))
             tokens = _tokens(response)
