@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._google_genai import _FRAMEWORK, _Merged, _wrap_runs
-from ._google_genai_embed import wrap_embeddings
+from ._google_genai_embed import model_name, request_wrapper, wrap_embeddings
 from ._llm_attrs import Completion, request_attributes, response_attributes
 from ._own import OwnInstrumentor, Targets
 from ._spans import (
@@ -118,7 +118,7 @@ def _start(tracer: Any, kwargs: Mapping[str, Any], streaming: bool) -> Entity | 
     """The LLM span of one request; None when model-call spans are suppressed."""
     if model_call_suppressed():
         return None
-    model = str(kwargs.get("model") or "unknown").replace("models/", "")
+    model = model_name(kwargs)
     attrs = request_attributes(_OPERATION, _PROVIDER, model, _messages(kwargs), streaming)
     return Entity.client(tracer, f"{_OPERATION} {model}", attrs)
 
@@ -147,18 +147,6 @@ def _finisher(merged: _Merged) -> Callable[[Any, BaseException | None], None]:
         _record(span, merged.response(types))
 
     return finish
-
-
-def _request(tracer: Any, run: Callable[..., Any] = call) -> Any:
-    """A request's wrapper; ``run`` is :func:`call`, or :func:`acall` for the async client."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        one = _Span(tracer, kwargs)
-        return run(_FRAMEWORK, one.open, wrapped, args, kwargs, one.output)
-
-    return wrapper
 
 
 def _streamed(tracer: Any) -> Any:
@@ -205,10 +193,13 @@ class GoogleGenAIInstrumentor(OwnInstrumentor):
         return ("google-genai >= 1.0",)
 
     def targets(self, tracer: Any) -> Targets:
+        def one(kwargs: dict[str, Any]) -> _Span:
+            return _Span(tracer, kwargs)
+
         return {
-            (_MODULE, "Models._generate_content"): _request(tracer),
+            (_MODULE, "Models._generate_content"): request_wrapper(one, call),
             (_MODULE, "Models._generate_content_stream"): _streamed(tracer),
-            (_MODULE, "AsyncModels._generate_content"): _request(tracer, acall),
+            (_MODULE, "AsyncModels._generate_content"): request_wrapper(one, acall),
             (_MODULE, "AsyncModels._generate_content_stream"): _astreamed(tracer),
         }
 

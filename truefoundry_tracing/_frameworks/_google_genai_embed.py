@@ -18,7 +18,7 @@ from .._state import FLAGS
 from ._llm_attrs import request_attributes, response_attributes
 from ._spans import NO_OUTPUT, Entity, acall, call, model_call_suppressed
 
-__all__ = ["wrap_embeddings"]
+__all__ = ["model_name", "request_wrapper", "wrap_embeddings"]
 
 _FRAMEWORK = "Google GenAI"
 _SCOPE = "opentelemetry.instrumentation.google_generativeai"
@@ -48,19 +48,28 @@ def wrap_embeddings(models: Any) -> None:
 
     if getattr(models, "_tfy_embeddings", False):
         return
-    wrap_function_wrapper(models, "Models.embed_content", _wrapper(call))
-    wrap_function_wrapper(models, "AsyncModels.embed_content", _wrapper(acall))
+    wrap_function_wrapper(models, "Models.embed_content", request_wrapper(_Embedding, call))
+    wrap_function_wrapper(models, "AsyncModels.embed_content", request_wrapper(_Embedding, acall))
     models._tfy_embeddings = True
 
 
-def _wrapper(run: Callable[..., Any]) -> Callable[..., Any]:
+def request_wrapper(record: Callable[[dict[str, Any]], Any], run: Callable[..., Any]) -> Any:
+    """A wrapt wrapper for one request method: each call runs ``run`` (:func:`call`, or
+    :func:`acall` for the async client) in the span ``record(kwargs).open()`` starts, with
+    ``record(kwargs).output`` recording the response on it."""
+
     def wrapper(
         wrapped: Callable[..., Any], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        one = _Embedding(kwargs)
+        one = record(kwargs)
         return run(_FRAMEWORK, one.open, wrapped, args, kwargs, one.output)
 
     return wrapper
+
+
+def model_name(kwargs: Mapping[str, Any]) -> str:
+    """The model a request names, without the ``models/`` prefix the SDK accepts."""
+    return str(kwargs.get("model") or "unknown").replace("models/", "")
 
 
 class _Embedding:
@@ -76,7 +85,7 @@ class _Embedding:
 
         if model_call_suppressed():
             return None
-        model = str(self.kwargs.get("model") or "unknown").replace("models/", "")
+        model = model_name(self.kwargs)
         messages = [{"role": "user", "content": t} for t in _texts(self.kwargs.get("contents"))]
         attrs = request_attributes(_OPERATION, _PROVIDER, model, messages, False)
         tracer = FLAGS.tracer or trace.get_tracer(_SCOPE)
