@@ -100,6 +100,20 @@ def test_init_loads_no_threading_instrumentation_packaging_metadata_or_wrapt() -
     assert result == {"loaded": [], "patched": "truefoundry_tracing._threads"}
 
 
+def test_init_loads_no_framework_code_for_frameworks_not_in_use() -> None:
+    """What corrects or records a framework is loaded when that framework is instrumented;
+    init() itself needs only the machinery _instruments imports."""
+    result = _fresh_init(
+        "import json, sys\n"
+        "import truefoundry_tracing as tt\n"
+        "st = tt.init(app_name='x', console=False)\n"
+        "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.startswith(\n"
+        "    'truefoundry_tracing._frameworks.') and m.rsplit('.', 1)[1] not in\n"
+        "    ('_dedupe', '_fixes', '_gaps', '_offline'))}))\n"
+    )
+    assert result == {"loaded": []}
+
+
 def test_opentelemetry_threading_instrumentation_applied_first_is_left_alone() -> None:
     result = _fresh_init(
         "import json, threading\n"

@@ -35,7 +35,6 @@ from typing import Any
 
 from .._otel_compat import replace_parent
 from ._fixes import correct
-from ._google_genai import fix_google_genai
 from ._offline import Switch, agents_export_off, apply
 
 __all__ = ["activate", "drop", "on_start", "state"]
@@ -85,7 +84,9 @@ def activate(name: str) -> str:
             name,
             (Switch("ANTHROPIC_OPEN_TELEMETRY", "false", "the Anthropic SDK's own second span"),),
         )
-    if name == "google_generativeai":
+    if name == "google_generativeai":  # not at init(): only when Google GenAI is instrumented
+        from ._google_genai import fix_google_genai
+
         return fix_google_genai()
     if name == "haystack":  # Haystack's own tracing, recorded by ours: no outer LLM span
         from ._haystack import note as haystack_note  # not at init(): it imports OpenTelemetry's
