@@ -254,6 +254,8 @@ def _apply(settings: Settings) -> TracingStatus:
         _show_banner(settings)
         lifecycle.register_exit(shutdown)
         lifecycle.register_fork_hook(pipe.after_fork)
+        if any(isinstance(e, _exporters.OTLPExporter) for e in exporters):
+            _exporters.preload()  # last: its imports run beside the app, not inside init()
         return status
 
 
@@ -291,7 +293,6 @@ def _destinations(settings: Settings, stats: Any) -> tuple[list[Any], list[Any]]
             stats=stats,
             request_timeout=_exporters.request_timeout(),
         )
-        _exporters.preload()
         exporters.append(exp)
         delegates.append(_processors.make_processor(exp, batch=not settings.disable_batch))
     if settings.console:
