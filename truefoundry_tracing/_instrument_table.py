@@ -144,6 +144,21 @@ def own(
     )
 
 
+def module_available(module: str) -> bool:
+    """Whether ``module`` can be imported (found, not imported).
+
+    Example:
+        >>> module_available("json"), module_available("no_such_module.sub")
+        (True, False)
+    """
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _agents() -> Instrumentation:
     """The OpenAI Agents SDK's entry: traceloop's instrumentation where it is installed, else
     this library's (:mod:`._frameworks._openai_agents`, on the SDK's own tracing API).
@@ -152,16 +167,10 @@ def _agents() -> Instrumentation:
         >>> _agents().name
         'openai_agents'
     """
-    import importlib.util
-
     traceloop = _i(
         "openai_agents", "openai-agents", "openai_agents", "OpenAIAgentsInstrumentor", "agents"
     )
-    try:
-        shipped = importlib.util.find_spec(traceloop.module) is not None
-    except (ImportError, ValueError):
-        shipped = False
-    if shipped:
+    if module_available(traceloop.module):
         return traceloop
     return own(
         "openai_agents", "openai-agents", "_openai_agents", "OpenAIAgentsInstrumentor", "agents"
@@ -177,8 +186,6 @@ def _google() -> Instrumentation:
         >>> _google().name
         'google_generativeai'
     """
-    import importlib.util
-
     traceloop = _i(
         "google_generativeai",
         ("google-genai", "google-generativeai"),
@@ -186,11 +193,7 @@ def _google() -> Instrumentation:
         "GoogleGenerativeAiInstrumentor",
         ("google.genai", "google.generativeai"),
     )
-    try:
-        genai = importlib.util.find_spec("google.genai") is not None
-    except (ImportError, ValueError):
-        genai = False
-    if not genai or _wraps_google_genai():
+    if not module_available("google.genai") or _wraps_google_genai():
         return traceloop
     return own(
         "google_generativeai",

@@ -14,7 +14,6 @@ asks again never wraps a library twice.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import logging
 import os
@@ -38,6 +37,7 @@ from ._instrument_table import (
     Report,
     State,
     check_names,
+    module_available,
 )
 from ._shims import openai_stream_usage
 from ._state import FLAGS
@@ -169,13 +169,6 @@ def _installed_dist(inst: Instrumentation) -> tuple[str, str] | None:
     return None
 
 
-def _module_available(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 async def _no_upload(*_args: Any, **_kwargs: Any) -> str:
     """Stands in for traceloop's image uploader: images are never sent anywhere."""
     return ""
@@ -252,7 +245,7 @@ def _apply_one(inst: Instrumentation, tracer_provider: Any) -> InstrumentOutcome
         return InstrumentOutcome(inst.name, "not installed", f"{inst.dists[0]} is not installed.")
     dist, lib_version = found
     inst_version = _version(inst.package)
-    if not _module_available(inst.module):
+    if not module_available(inst.module):
         return InstrumentOutcome(
             inst.name,
             "unavailable",
@@ -282,7 +275,7 @@ def _defer(
 
     if not _deferred.imported(inst.imports):
         # top-level names only: finding a dotted one would import its parent package
-        if not any(_module_available(m.partition(".")[0]) for m in inst.imports):
+        if not any(module_available(m.partition(".")[0]) for m in inst.imports):
             return None  # installed under a module name this table does not know: apply now
         # registered first: the hook fires at once if another thread imported it meanwhile
         outcome = deferred(
